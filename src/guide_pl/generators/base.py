@@ -1,0 +1,104 @@
+"""The generator interface every backend implements (tiny, MobileStyleGAN, StyleGAN2, EG3D)."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NOISE_MODES = ("const", "random", "none")
+
+
+class FaceGenerator(nn.Module):
+    """A pretrained face generator split into a frozen mapping and a trainable synthesis part.
+
+    Subclasses set `z_dim`, `w_dim`, `num_ws`, `resolution`, own the submodules `mapping` (z [B, z_dim] →
+    ws [B, num_ws, w_dim]) and `synthesis` (ws → image [B, 3, H, W] in [-1, 1]), and register the buffer
+    `w_avg` [w_dim]. GUIDE trains only `synthesis_parameters()`.
+
+    Generators whose loss features are not the image (EG3D tri-planes) override `features` and `render`; for
+    StyleGAN-type generators (GUIDE-SG2) the features are the image itself and `render` only resizes.
+    """
+
+    z_dim: int
+    w_dim: int
+    num_ws: int
+    resolution: int
+    mapping: nn.Module
+    synthesis: nn.Module
+    w_avg: torch.Tensor
+
+    def __init__(self, loss_resolution: Optional[int] = None) -> None:
+        super().__init__()
+        self.loss_resolution = loss_resolution
+
+    # -- latents -------------------------------------------------------------------------------------
+    def map(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
+        """z [B, z_dim] → W+ latents [B, num_ws, w_dim], truncated toward `w_avg` when psi < 1."""
+        ws = self.mapping(z)
+        if truncation_psi != 1.0:
+            ws = self.w_avg.lerp(ws, truncation_psi)
+        return ws
+
+    def as_wplus(self, ws: torch.Tensor) -> torch.Tensor:
+        """Accept w [B, w_dim] or W+ [B, num_ws, w_dim] and return W+."""
+        if ws.ndim == 2:
+            return ws.unsqueeze(1).expand(-1, self.num_ws, -1)
+        if ws.ndim != 3 or ws.shape[1:] != (self.num_ws, self.w_dim):
+            raise ValueError(
+                f"expected latents [B, {self.w_dim}] or [B, {self.num_ws}, {self.w_dim}], got {tuple(ws.shape)}"
+            )
+        return ws
+
+    # -- images ---------------------------------------------------------------------------------------
+    def features(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+        """Features the L2 term of the local loss compares (Eq. 4's F): the image for StyleGAN-type nets."""
+        return self.synthesis(self.as_wplus(ws), noise_mode=noise_mode)
+
+    def render(self, features: torch.Tensor, view: Optional[Any] = None) -> torch.Tensor:
+        """Image for the perceptual/identity terms from `features` (computed once), at the loss resolution."""
+        return self.resize_for_loss(features)
+
+    def sample_view(self, generator: torch.Generator) -> Optional[Any]:
+        """Draw a training view (camera) for one step; None for generators without cameras."""
+        return None
+
+    def resize_for_loss(self, images: torch.Tensor) -> torch.Tensor:
+        """Downsample images to `loss_resolution` (area filter) when one is set."""
+        size = self.loss_resolution
+        if size is None or images.shape[-1] == size:
+            return images
+        return F.interpolate(images, size=(size, size), mode="area")
+
+    def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+        """Full-resolution images for latents `ws`."""
+        return self.synthesis(self.as_wplus(ws), noise_mode=noise_mode)
+
+    # -- training --------------------------------------------------------------------------------------
+    def synthesis_parameters(self) -> Iterator[nn.Parameter]:
+        """The parameters GUIDE fine-tunes (the synthesis network); everything else stays frozen."""
+        return self.synthesis.parameters()
+
+    @torch.no_grad()
+    def estimate_w_avg(self, num_samples: int = 10_000, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:
+        """Mean of mapping(z) over `num_samples` seeded z (first W+ row), as StyleGAN's tracked w_avg."""
+        rng = torch.Generator().manual_seed(seed)
+        total = torch.zeros(self.w_dim, dtype=torch.float64)
+        done = 0
+        device = self.w_avg.device
+        while done < num_samples:
+            n = min(batch_size, num_samples - done)
+            z = torch.randn(n, self.z_dim, generator=rng).to(device)
+            total += self.mapping(z)[:, 0].double().sum(0).cpu()
+            done += n
+        return (total / num_samples).float()
+
+    @torch.no_grad()
+    def typical_distance(self, num_samples: int = 1000, seed: int = 0) -> float:
+        """Mean ‖Map(z) − w̄‖₂ over the whole W+ latent: the scale of this generator's latent space."""
+        rng = torch.Generator().manual_seed(seed)
+        z = torch.randn(num_samples, self.z_dim, generator=rng).to(self.w_avg.device)
+        ws = self.map(z)
+        return (ws - self.w_avg).flatten(1).norm(dim=1).mean().item()

@@ -1,0 +1,5 @@
+"""Inversion of photos into generator latents: the Inverter interface and its registry."""
+
+from .base import INVERTERS, Inverter, build_inverter
+
+__all__ = ["INVERTERS", "Inverter", "build_inverter"]
