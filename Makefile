@@ -1,0 +1,33 @@
+# guide-pl: `make install` (virtual environment + torch first + the package), then `make test` or `make unlearn`.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_VERSION ?= 2.13.0
+BIN := $(VENV)/bin
+ID ?= random:0
+ARGS ?=
+
+.PHONY: install test unlearn lint bench clean
+
+install:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --upgrade "pip>=23"
+	# torch first, pinned: the package's own range is then already satisfied and pulls nothing else.
+	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
+	$(BIN)/python -m pip install -e ".[dev]"
+	@if $(BIN)/python -m pip show torchvision >/dev/null 2>&1; then \
+		echo "torchvision got installed: it breaks torchmetrics/lightning with this torch build" >&2; exit 1; fi
+
+test:
+	$(BIN)/python -m pytest -q
+
+unlearn:
+	$(BIN)/guide-pl unlearn $(ARGS)
+
+lint:
+	$(BIN)/ruff check src tests
+
+bench:
+	$(BIN)/python -m guide_pl.bench
+
+clean:
+	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,41 @@
+"""Config loading: groups, strict keys, overrides, validation."""
+
+import pytest
+
+from guide_pl.config import ConfigError, load_config
+
+
+def test_defaults_and_groups():
+    cfg = load_config()
+    assert cfg.generator.name == "tiny" and cfg.method.name == "guide"
+    assert cfg.method.d == 30.0 and cfg.method.alpha_max == 15.0 and cfg.method.lr == 1e-4
+    base = load_config(["method=baseline"])
+    assert base.method.target == "average" and not base.method.use_adjacency and not base.method.use_global
+
+
+def test_overrides_are_typed():
+    cfg = load_config(["trainer.max_steps=7", "method.d=12.5", "trainer.chunk_size=2"])
+    assert cfg.trainer.max_steps == 7 and cfg.method.d == 12.5 and cfg.trainer.chunk_size == 2
+    with pytest.raises(ConfigError, match="method.d"):
+        load_config(["method.d=far"])
+
+
+def test_unknown_key_names_it_and_the_valid_ones():
+    with pytest.raises(ConfigError) as info:
+        load_config(["method.lambda_foo=1"])
+    message = str(info.value)
+    assert "method.lambda_foo" in message and "lambda_adj" in message and "alpha_max" in message
+    with pytest.raises(ConfigError, match="unknown config key 'bogus'"):
+        load_config(["bogus=1"])
+
+
+def test_unknown_group_file_lists_available():
+    with pytest.raises(ConfigError, match="available: baseline, guide"):
+        load_config(["method=nonsense"])
+
+
+def test_value_validation():
+    with pytest.raises(ConfigError, match="method.target"):
+        load_config(["method.target=nearest"])
+    with pytest.raises(ConfigError, match="not of the form"):
+        load_config(["method.d"])
