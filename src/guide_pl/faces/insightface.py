@@ -66,7 +66,10 @@ def arcface_to_ffhq_affine() -> np.ndarray:
     A face whose landmarks are exactly the ArcFace template is FFHQ-aligned by mapping its quad onto the 1024
     square; the same similarity carries the template (and every chip pixel) into the FFHQ frame. The template's
     eyes land at ≈(388.8, 483.6) and (635.2, 483.6), nose (512.0, 624.3), mouth corners (410.0, 768.0) and
-    (614.0, 768.0); one chip pixel spans ≈6.99 FFHQ-1024 pixels.
+    (614.0, 768.0); one chip pixel spans ≈6.99 FFHQ-1024 pixels. Checked on the 13 photos of shared/faces
+    (FFHQ-aligned from dlib 68-point landmarks, landmarks found again in the aligned image): mean distance to
+    these places, in chip pixels, 0.9 for the eyes, 4.7 for the nose tip, 4.1 for the mouth corners (max 9.0):
+    the eyes are pinned by the recipe, nose and mouth vary with the face and pose (no per-image fit here).
     """
     t = ARCFACE_TEMPLATE_112
     quad = ffhq_quad(t[0], t[1], t[3], t[4])
