@@ -1,6 +1,11 @@
 """Face tooling: identity networks, perceptual distances, alignment. Importing registers built-ins."""
 
-from . import simple  # noqa: F401  (registers "pixel_l2" and "random_cnn")
+# Each import registers its networks by name; heavy dependencies are imported only when a network is built.
+from . import (
+    insightface,  # noqa: F401  ("insightface"; onnxruntime imported only when built)
+    lpips_vgg,  # noqa: F401  ("lpips_vgg")
+    simple,  # noqa: F401  ("pixel_l2", "random_cnn")
+)
 from .registry import IDENTITY_NETS, PERCEPTUAL_NETS, build_identity, build_perceptual
 
 __all__ = ["IDENTITY_NETS", "PERCEPTUAL_NETS", "build_identity", "build_perceptual"]
