@@ -3,5 +3,7 @@
 from .base import NOISE_MODES, FaceGenerator
 from .registry import GENERATORS, build_generator
 from . import tiny  # noqa: F401  (registers "tiny")
+from . import stylegan2  # noqa: F401  (registers "stylegan2")
+from . import sg2_checkpoint  # noqa: F401  (StyleGAN2 pickle builder and checkpoint entry)
 
 __all__ = ["FaceGenerator", "GENERATORS", "NOISE_MODES", "build_generator"]
