@@ -3,13 +3,14 @@ on deterministic weights (tests/fixtures/stylegan2/NOTES.md says how the fixture
 
 from __future__ import annotations
 
+import argparse
 import os
 from pathlib import Path
 
 import pytest
 import torch
 
-from guide_pl.generators.sg2_checkpoint import rosinality_to_official
+from guide_pl.generators import build_generator
 from guide_pl.generators.stylegan2 import StyleGAN2Generator
 from stylegan2_weights import fill_seeded, seeded_rosinality_state
 
@@ -58,20 +59,24 @@ def test_gradients_flow_through_unfused_training_path() -> None:
     assert torch.equal(generator.w_avg, w_avg)  # w̄ stays the checkpoint's, even in train mode
 
 
-def test_rosinality_checkpoint_matches_rosinality_code() -> None:
+def test_rosinality_checkpoint_matches_rosinality_code(tmp_path: Path) -> None:
     fixture = torch.load(FIXTURES / "rosinality_official.pt", weights_only=True)
     state = seeded_rosinality_state(fixture["shapes"], fixture["base_seed"])
     latent_avg = state.pop("latent_avg")
-    tensors, kwargs = rosinality_to_official(state, latent_avg)
-    generator = StyleGAN2Generator(**kwargs).eval()
-    own = generator.state_dict()
-    tensors.update({k: v for k, v in own.items() if k.endswith("resample_filter")})
-    generator.load_state_dict(tensors, strict=True)
+    # A training checkpoint as rosinality's train.py writes it (argparse args included), loaded weights-only.
+    path = tmp_path / "550000.pt"
+    torch.save({"g_ema": state, "latent_avg": latent_avg, "args": argparse.Namespace(size=16)}, path)
+    generator = build_generator("stylegan2", checkpoint=str(path))
+    assert torch.equal(generator.w_avg, latent_avg)
     with torch.no_grad():
         ws = generator.mapping(fixture["z"])
         assert _max_diff(ws[:, 0], fixture["w"]) < W_TOL
         assert _max_diff(generator.synthesis(ws, noise_mode="const"), fixture["img_const"]) < IMAGE_TOL
         assert _max_diff(generator.synthesis(generator.map(fixture["z"], 0.7)), fixture["img_trunc07"]) < IMAGE_TOL
+    # Without latent_avg, w̄ is estimated from the mapping network (10,000 seeded z).
+    torch.save({"g_ema": state}, path)
+    estimated = build_generator("stylegan2", checkpoint=str(path)).w_avg
+    assert estimated.abs().sum() > 0 and torch.isfinite(estimated).all()
 
 
 def _ffhq_config_f_check() -> None:

@@ -1,9 +1,11 @@
 """Generators by name. Importing this package registers every built-in backend."""
 
+from . import (
+    sg2_checkpoint,  # noqa: F401  (StyleGAN2 pickle builder and checkpoint entry)
+    stylegan2,  # noqa: F401  (registers "stylegan2")
+    tiny,  # noqa: F401  (registers "tiny")
+)
 from .base import NOISE_MODES, FaceGenerator
 from .registry import GENERATORS, build_generator
-from . import tiny  # noqa: F401  (registers "tiny")
-from . import stylegan2  # noqa: F401  (registers "stylegan2")
-from . import sg2_checkpoint  # noqa: F401  (StyleGAN2 pickle builder and checkpoint entry)
 
 __all__ = ["FaceGenerator", "GENERATORS", "NOISE_MODES", "build_generator"]

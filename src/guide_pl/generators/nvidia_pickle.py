@@ -15,8 +15,9 @@ import hashlib
 import io
 import os
 import pickle
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Optional
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Optional
 
 import numpy as np
 import torch
@@ -184,7 +185,7 @@ class SafeUnpickler(pickle.Unpickler):
             return EasyDict
         if key == ("collections", "OrderedDict"):
             return collections.OrderedDict
-        if key in {("builtins", "set"), ("builtins", "frozenset")}:
+        if module in ("builtins", "__builtin__") and name in ("set", "frozenset"):  # __builtin__: protocol ≤ 2
             return set if name == "set" else frozenset
         if key == ("_codecs", "encode"):  # protocol-2 pickles encode bytes as (str, 'latin1')
             return _latin1_encode

@@ -1,4 +1,4 @@
-"""StyleGAN2 checkpoints: NVIDIA `.pkl` (stylegan2-ada-pytorch / stylegan3) and rosinality `.pt` → StyleGAN2Generator."""
+"""StyleGAN2 checkpoints: NVIDIA `.pkl` (stylegan2-ada-pytorch, stylegan3) and rosinality `.pt` files."""
 
 from __future__ import annotations
 
@@ -177,7 +177,8 @@ def load_rosinality(path: str | os.PathLike, network: str = "g_ema") -> StyleGAN
         raise UnsupportedCheckpointError(f"{path}: rosinality checkpoint lacks {missing[:5]}")
     for name, value in tensors.items():
         if tuple(value.shape) != tuple(own[name].shape):
-            raise UnsupportedCheckpointError(f"{path}: {name} has shape {tuple(value.shape)}, expected {own[name].shape}")
+            expected = tuple(own[name].shape)
+            raise UnsupportedCheckpointError(f"{path}: {name} has shape {tuple(value.shape)}, expected {expected}")
     generator.load_state_dict({k: v.float() for k, v in tensors.items()}, strict=True)
     if estimate:
         generator.mapping.w_avg.copy_(generator.estimate_w_avg())

@@ -7,7 +7,8 @@ there compute the same functions, so checkpoints trained with them load here unc
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import torch
 import torch.nn.functional as F

@@ -7,7 +7,8 @@ the official reference code paths; every block runs in float32 (the official fp1
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any, Optional
 
 import numpy as np
 import torch
