@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 
 from guide_pl.cli import main
@@ -32,3 +33,37 @@ def test_missing_latent_file_exits_with_message(tmp_path, capsys):
                  f"run.root={tmp_path}", "trainer.progress_bar=false"])
     assert code == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
+    """A run stopped after its step-2 checkpoint, rerun with the same command, continues at step 2 and ends with
+    the same weights as an uninterrupted run (the per-step draws are seeded by step)."""
+    import guide_pl.module as module_lib
+
+    common = ["generator=tiny", "trainer.max_steps=4", "trainer.checkpoint_every_n_steps=2",
+              "trainer.progress_bar=false", "method.lr=0.01"]
+    assert main(["unlearn", *common, f"run.root={tmp_path}/full", "run.name=full"]) == 0
+    full = torch.load(tmp_path / "full" / "full" / "unlearned.pt", weights_only=False)
+
+    original = module_lib.GuideModule.training_step
+
+    def crash_at_step_3(self, batch, batch_idx):
+        if int(batch["step"]) == 3:
+            raise RuntimeError("simulated crash")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(module_lib.GuideModule, "training_step", crash_at_step_3)
+    root = tmp_path / "interrupted"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        main(["unlearn", *common, f"run.root={root}"])
+    runs = list(root.iterdir())
+    assert len(runs) == 1 and (runs[0] / "checkpoints" / "last.pt").is_file()
+    assert not (runs[0] / "metrics.json").exists()
+    monkeypatch.setattr(module_lib.GuideModule, "training_step", original)
+    assert main(["unlearn", *common, f"run.root={root}"]) == 0
+    assert list(root.iterdir()) == runs  # the same folder was resumed, not a new one
+    metrics = json.loads((runs[0] / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] == 2 and metrics["steps"] == 4
+    resumed = torch.load(runs[0] / "unlearned.pt", weights_only=False)
+    for key, value in full["synthesis_state_dict"].items():
+        assert torch.allclose(resumed["synthesis_state_dict"][key], value, atol=1e-6), key

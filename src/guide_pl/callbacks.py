@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
 
 import pytorch_lightning as pl
+import torch
+
+from .atomic import torch_save
 
 
 class StepTimer(pl.Callback):
@@ -51,5 +55,45 @@ class LossHistory(pl.Callback):
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, idx: int
     ) -> None:
         row = {k.split("/", 1)[1]: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("loss/")}
-        row["step"] = trainer.global_step
+        row["step"] = int(batch["step"]) if "step" in batch else trainer.global_step
         self.history.append(row)
+
+
+class StepCheckpoint(pl.Callback):
+    """Saves G_u's synthesis weights, the optimiser state and the completed step every `every_n_steps` steps
+    (atomically: an interrupted save leaves the previous checkpoint intact), and restores them on resume."""
+
+    def __init__(self, path: str | Path, every_n_steps: int = 50, resume_from: Optional[dict] = None) -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be ≥ 1, got {every_n_steps}")
+        self.path = Path(path)
+        self.every_n_steps = every_n_steps
+        self.resume_from = resume_from
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.resume_from is not None:
+            trainer.optimizers[0].load_state_dict(self.resume_from["optimizer"])
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        completed = int(batch["step"]) + 1
+        if completed % self.every_n_steps == 0 and trainer.is_global_zero:
+            torch_save(
+                {
+                    "step": completed,
+                    "synthesis_state_dict": pl_module.unlearned_synthesis_state(),
+                    "optimizer": trainer.optimizers[0].state_dict(),
+                },
+                self.path,
+            )
+
+
+def load_step_checkpoint(path: str | Path, pl_module: pl.LightningModule) -> dict:
+    """Load a StepCheckpoint into `pl_module` (G_u's synthesis) and return it (step, optimizer state)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        pl_module.unlearned.synthesis.load_state_dict(state["synthesis_state_dict"])
+    except Exception as error:  # noqa: BLE001 - any failure means the checkpoint cannot be trusted
+        raise ValueError(f"cannot resume from {path}: {error}") from error
+    return state

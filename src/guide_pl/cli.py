@@ -77,10 +77,29 @@ def identity_label(cfg: DictConfig) -> str:
     return Path(s.photos or "photos").name
 
 
+def find_resumable(cfg: DictConfig) -> Optional[Path]:
+    """An unfinished run folder (checkpoint, no metrics.json) whose config equals `cfg`, newest first."""
+    root = Path(cfg.run.root)
+    if not root.is_dir():
+        return None
+    wanted = to_yaml(cfg)
+    candidates = sorted(root.glob("*/checkpoints/last.pt"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for checkpoint in candidates:
+        run = checkpoint.parent.parent
+        config_file = run / "config.yaml"
+        if not (run / "metrics.json").exists() and config_file.is_file() and config_file.read_text() == wanted:
+            return run
+    return None
+
+
 def run_dir_for(cfg: DictConfig) -> Path:
-    """experiments/<run>: the configured name, else time-generator-method-identity."""
+    """experiments/<run>: the configured name, an unfinished run of the same config (resumed), else
+    time-generator-method-identity."""
     name = cfg.run.name
     if not name:
+        resumable = find_resumable(cfg)
+        if resumable is not None:
+            return resumable
         label = re.sub(r"[^A-Za-z0-9_.-]+", "-", identity_label(cfg))
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.generator.name}-{cfg.method.name}-{label}"
     return Path(cfg.run.root) / name
@@ -91,7 +110,7 @@ def unlearn(cfg: DictConfig) -> Path:
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
 
-    from .callbacks import LossHistory, StepTimer
+    from .callbacks import LossHistory, StepCheckpoint, StepTimer, load_step_checkpoint
     from .data import UnlearnDataModule
     from .generators import build_generator
     from .module import GuideModule
@@ -120,6 +139,14 @@ def unlearn(cfg: DictConfig) -> Path:
     data.setup("fit")
     module = GuideModule(generator, data.w_u, build_local_loss(cfg), settings)
 
+    checkpoint_path = run_dir / "checkpoints" / "last.pt"
+    resume_state = None
+    if checkpoint_path.is_file():
+        resume_state = load_step_checkpoint(checkpoint_path, module)
+        data.start_step = min(int(resume_state["step"]), cfg.trainer.max_steps)
+        print(f"resuming {run_dir} from step {data.start_step}")
+    remaining = cfg.trainer.max_steps - data.start_step
+
     loggers = [CSVLogger(str(run_dir), name="", version="logs")]
     if cfg.logger.wandb:
         from pytorch_lightning.loggers import WandbLogger
@@ -129,15 +156,16 @@ def unlearn(cfg: DictConfig) -> Path:
                         config=OmegaConf.to_container(cfg, resolve=True))
         )
     timer, history = StepTimer(), LossHistory()
+    checkpointer = StepCheckpoint(checkpoint_path, cfg.trainer.checkpoint_every_n_steps, resume_state)
     trainer = pl.Trainer(
-        max_steps=cfg.trainer.max_steps,
+        max_steps=max(remaining, 1),
         max_epochs=1,
         accelerator=cfg.trainer.accelerator,
         devices=cfg.trainer.devices,
         strategy=cfg.trainer.strategy,
         precision=cfg.trainer.precision,
         logger=loggers,
-        callbacks=[timer, history],
+        callbacks=[timer, history, checkpointer],
         enable_checkpointing=False,
         enable_progress_bar=cfg.trainer.progress_bar,
         enable_model_summary=False,
@@ -149,7 +177,8 @@ def unlearn(cfg: DictConfig) -> Path:
         warnings.filterwarnings("ignore", message=".*does not have many workers.*")
         warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
         warnings.filterwarnings("ignore", message=".*smaller than the logging interval.*")
-        trainer.fit(module, datamodule=data)
+        if remaining > 0:
+            trainer.fit(module, datamodule=data)
 
     if trainer.is_global_zero:
         atomic.torch_save(
@@ -169,7 +198,8 @@ def unlearn(cfg: DictConfig) -> Path:
             "generator": cfg.generator.name,
             "method": cfg.method.name,
             "identity": identity_label(cfg),
-            "steps": trainer.global_step,
+            "steps": data.start_step + trainer.global_step,
+            "resumed_from_step": resume_state["step"] if resume_state else None,
             "loss_first_step": {k: v for k, v in first.items() if k != "step"},
             "loss_last_step": {k: v for k, v in last.items() if k != "step"},
             "target_distance_to_w_avg": float((module.w_t - generator.w_avg).flatten(1).norm(dim=1)[0]),

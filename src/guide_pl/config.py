@@ -78,6 +78,7 @@ class TrainerConfig:
     seed: int = 0
     log_every_n_steps: int = 10
     progress_bar: bool = True
+    checkpoint_every_n_steps: int = 50  # an interrupted run resumes from its last checkpoint
 
 
 @dataclass
@@ -220,6 +221,7 @@ def validate(cfg: DictConfig) -> None:
         (cfg.method.lr > 0, "method.lr must be positive"),
         (cfg.method.num_adjacent >= 0 and cfg.method.num_global >= 0, "num_adjacent/num_global must be ≥ 0"),
         (cfg.trainer.max_steps >= 1, "trainer.max_steps must be ≥ 1"),
+        (cfg.trainer.checkpoint_every_n_steps >= 1, "trainer.checkpoint_every_n_steps must be ≥ 1"),
         (cfg.trainer.chunk_size is None or cfg.trainer.chunk_size >= 1, "trainer.chunk_size must be ≥ 1 or null"),
         (cfg.logger.wandb_mode in ("offline", "online", "disabled"), "logger.wandb_mode: offline|online|disabled"),
     ]

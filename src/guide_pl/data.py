@@ -30,18 +30,30 @@ class StepDraws(Dataset):
     same draws; the global z's are drawn after, and apart from, the adjacency z's."""
 
     def __init__(
-        self, num_steps: int, z_dim: int, num_adjacent: int, num_global: int, alpha_max: float, seed: int = 0
+        self,
+        num_steps: int,
+        z_dim: int,
+        num_adjacent: int,
+        num_global: int,
+        alpha_max: float,
+        seed: int = 0,
+        start_step: int = 0,
     ) -> None:
         if alpha_max < 0:
             raise ValueError(f"alpha_max must be ≥ 0, got {alpha_max}")
+        if not 0 <= start_step <= num_steps:
+            raise ValueError(f"start_step {start_step} outside [0, {num_steps}]")
         self.num_steps, self.z_dim = num_steps, z_dim
         self.num_adjacent, self.num_global = num_adjacent, num_global
         self.alpha_max, self.seed = alpha_max, seed
+        # A resumed run starts at its checkpoint's step and sees exactly the draws it would have seen.
+        self.start_step = start_step
 
     def __len__(self) -> int:
-        return self.num_steps
+        return self.num_steps - self.start_step
 
-    def __getitem__(self, step: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        step = self.start_step + index
         rng = torch.Generator().manual_seed(step_seed(self.seed, step))
         z_adj = torch.randn(self.num_adjacent, self.z_dim, generator=rng)
         alpha = torch.rand(self.num_adjacent, generator=rng) * self.alpha_max
@@ -133,6 +145,7 @@ class UnlearnDataModule(pl.LightningDataModule):
         self.truncation_psi = truncation_psi
         self.latent_path, self.photos = latent_path, photos
         self.inverter, self.aligner = inverter, aligner
+        self.start_step = 0
         self.w_u: Optional[torch.Tensor] = None
         self.w_others: Optional[torch.Tensor] = None
         self.photo_paths: list[Path] = []
@@ -167,7 +180,13 @@ class UnlearnDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         draws = StepDraws(
-            self.num_steps, self.generator.z_dim, self.num_adjacent, self.num_global, self.alpha_max, self.seed
+            self.num_steps,
+            self.generator.z_dim,
+            self.num_adjacent,
+            self.num_global,
+            self.alpha_max,
+            self.seed,
+            self.start_step,
         )
         # batch_size=None: each item is already one step's draws.
         return DataLoader(draws, batch_size=None, shuffle=False, num_workers=0)
