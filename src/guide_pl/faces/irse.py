@@ -8,6 +8,7 @@ The module names follow TreB1eN's InsightFace_Pytorch `Backbone` (as copied by p
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -162,8 +163,11 @@ def read_checkpoint(path: str | os.PathLike, what: str) -> Any:
         ) from error
 
 
-def load_strict(module: nn.Module, state: Any, path: str | os.PathLike, what: str) -> None:
-    """Load `state` into `module` with strict=True; mismatches raise ValueError naming the file and the keys."""
+def load_strict(module: nn.Module, state: Any, path: str | os.PathLike, what: str) -> nn.Module:
+    """Load `state` into `module` (strict; tensors assigned, so `module` may live on the meta device).
+
+    Mismatched keys or shapes raise ValueError naming the file and the keys; floating tensors become float32.
+    """
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ValueError(f"{path} is not a {what} state dict (expected a dict of tensors)")
     # DataParallel/DistributedDataParallel checkpoints prefix every key with "module.".
@@ -181,13 +185,24 @@ def load_strict(module: nn.Module, state: Any, path: str | os.PathLike, what: st
             if keys:
                 parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:4])})")
         raise ValueError(f"{path} does not match the {what} architecture: " + "; ".join(parts))
-    module.load_state_dict(state, strict=True)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+    module.load_state_dict(state, strict=True, assign=True)
+    leftover = [name for name, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
+    if leftover:
+        raise ValueError(f"{path}: {what} tensors left unloaded: {', '.join(leftover[:4])}")
+    return module
 
 
-def load_backbone(model: IRBackbone, path: str | os.PathLike, what: str) -> IRBackbone:
-    """Fill `model` from an official state-dict file and freeze it in eval mode."""
-    load_strict(model, read_checkpoint(path, what), path, what)
-    return model.eval().requires_grad_(False)
+def backbone_from_state(factory: Callable[[], nn.Module], state: Any, path: str | os.PathLike, what: str) -> Any:
+    """Build `factory()` without initialising it (meta device) and fill it from `state`, frozen in eval mode."""
+    with torch.device("meta"):
+        model = factory()
+    return load_strict(model, state, path, what).eval().requires_grad_(False)
+
+
+def load_backbone(factory: Callable[[], IRBackbone], path: str | os.PathLike, what: str) -> IRBackbone:
+    """An IR backbone from an official state-dict file (`model_ir_se50.pth`, `CurricularFace_Backbone.pth`)."""
+    return backbone_from_state(factory, read_checkpoint(path, what), path, what)
 
 
 class FaceEmbedder(nn.Module):
@@ -232,11 +247,11 @@ class FaceEmbedder(nn.Module):
 def build_arcface(path: str | None = None, crop: str = "ffhq") -> FaceEmbedder:
     """ArcFace IR-SE50 (`model_ir_se50.pth`), the loss network of pSp and GUIDE."""
     file = locate(ARCFACE_WEIGHT.key, path)
-    return FaceEmbedder(load_backbone(ir_se50(), file, "ArcFace IR-SE50"), crop)
+    return FaceEmbedder(load_backbone(ir_se50, file, "ArcFace IR-SE50"), crop)
 
 
 @IDENTITY_NETS.register("curricularface")
 def build_curricularface(path: str | None = None, crop: str = "ffhq") -> FaceEmbedder:
     """CurricularFace IR-101 (`CurricularFace_Backbone.pth`), GUIDE's evaluation network."""
     file = locate(CURRICULARFACE_WEIGHT.key, path)
-    return FaceEmbedder(load_backbone(ir101(), file, "CurricularFace IR-101"), crop)
+    return FaceEmbedder(load_backbone(ir101, file, "CurricularFace IR-101"), crop)

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..faces.irse import input_layer, ir_body, load_strict, read_checkpoint
+from ..faces.irse import backbone_from_state, input_layer, ir_body, read_checkpoint
 from ..generators.base import FaceGenerator
 from ..weights import WeightFile, locate, register_weight
 from .base import INVERTERS, Inverter
@@ -150,9 +150,13 @@ def _option(opts: dict, name: str, default: Any) -> Any:
 
 
 def load_psp(path: str | os.PathLike) -> PSPInverter:
-    """Read an official pSp checkpoint into a PSPInverter (strict key check on the encoder)."""
+    """Read an official pSp checkpoint file into a PSPInverter."""
+    return psp_from_checkpoint(read_checkpoint(path, "pSp"), path)
+
+
+def psp_from_checkpoint(ckpt: Any, path: str | os.PathLike) -> PSPInverter:
+    """PSPInverter from a loaded pSp checkpoint dict ('state_dict', 'latent_avg', 'opts'); `path` names it in errors."""
     what = "pSp"
-    ckpt = read_checkpoint(path, what)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise ValueError(f"{path} is not a pSp checkpoint: expected a dict with 'state_dict', 'latent_avg' and 'opts'")
     opts = ckpt.get("opts", {})
@@ -170,8 +174,8 @@ def load_psp(path: str | os.PathLike) -> PSPInverter:
     state = {k[len("encoder.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("encoder.")}
     if not state:
         raise ValueError(f"{path}: 'state_dict' holds no 'encoder.*' keys")
-    encoder = GradualStyleEncoder(n_styles, in_channels)
-    load_strict(encoder, state, path, f"{what} GradualStyleEncoder ({n_styles} styles)")
+    label = f"{what} GradualStyleEncoder ({n_styles} styles)"
+    encoder = backbone_from_state(lambda: GradualStyleEncoder(n_styles, in_channels), state, path, label)
     latent_avg = None
     # Trained checkpoints always record the flag; without it, use latent_avg when the file has one.
     if _option(opts, "start_from_latent_avg", "latent_avg" in ckpt):
