@@ -11,13 +11,13 @@ import math
 
 import torch
 
-INPUT_SEEDS = {"faces112": 2024, "ffhq1024": 2025, "psp256": 2026, "latent_avg": 10_000}
+INPUT_SEEDS = {"faces112": 2024, "ffhq1024": 2025, "psp256": 2026, "psp128": 2027, "latent_avg": 10_000}
 
 
 def seeded_value(key: str, like: torch.Tensor, index: int, keys: set[str]) -> torch.Tensor:
     """The value for state-dict entry `key` (shape/dtype of `like`), drawn after torch.manual_seed(index)."""
     if not like.is_floating_point():  # num_batches_tracked: unused in eval mode
-        return like.clone()
+        return torch.zeros(like.shape, dtype=like.dtype)
     torch.manual_seed(index)
     prefix, name = key.rsplit(".", 1)
     shape = like.shape

@@ -43,7 +43,9 @@ class EqualLinear(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int, lr_mul: float = 1.0) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.randn(out_dim, in_dim) / lr_mul)
+        weight = torch.randn(out_dim, in_dim)
+        # (Arithmetic on meta tensors imports torch's reference ops, seconds; pSp always uses lr_mul = 1.)
+        self.weight = nn.Parameter(weight if lr_mul == 1 else weight / lr_mul)
         self.bias = nn.Parameter(torch.zeros(out_dim))
         self.scale = lr_mul / math.sqrt(in_dim)
         self.lr_mul = lr_mul
