@@ -3,6 +3,7 @@
 # Each import registers its networks by name; heavy dependencies are imported only when a network is built.
 from . import (
     insightface,  # noqa: F401  ("insightface"; onnxruntime imported only when built)
+    irse,  # noqa: F401  ("arcface", "curricularface")
     lpips_vgg,  # noqa: F401  ("lpips_vgg")
     simple,  # noqa: F401  ("pixel_l2", "random_cnn")
 )
