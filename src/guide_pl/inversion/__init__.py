@@ -1,5 +1,7 @@
 """Inversion of photos into generator latents: the Inverter interface and its registry."""
 
 from .base import INVERTERS, Inverter, build_inverter
+from .cache import cached_invert
+from .optimize import OptimizationInverter  # registers "optimize"
 
-__all__ = ["INVERTERS", "Inverter", "build_inverter"]
+__all__ = ["INVERTERS", "Inverter", "OptimizationInverter", "build_inverter", "cached_invert"]
