@@ -209,3 +209,18 @@ def test_ddp_equivalence(merge):
             assert torch.allclose(getattr(m0, name), getattr(mw, name), rtol=1e-12, atol=1e-12), name
         assert m0.compute().item() == pytest.approx(mw.compute().item(), rel=1e-10)
     assert not math.isnan(whole[2].compute().item())
+
+
+def test_states_keep_float64_through_module_dtype_casts():
+    # Lightning's "bf16-true" precision calls module.to(torch.bfloat16) on everything the LightningModule holds.
+    metric = FrechetDistance(extractor=_MeanColour())
+    similarity = IdentitySimilarity()
+    for m in (metric, similarity):
+        m.to(torch.bfloat16)
+        m.half()
+    assert metric.real_outer.dtype == torch.float64 and metric.real_count.dtype == torch.long
+    assert similarity.cosine_sum.dtype == torch.float64
+    x = torch.randn(20, 6, dtype=torch.float64)
+    metric.update(x, real=True)
+    metric.update(x + 1e-3, real=False)  # a distance of 6e-6: lost entirely in bf16 sums
+    assert metric.compute().item() == pytest.approx(6 * 1e-6, rel=1e-6)

@@ -6,10 +6,29 @@ processes (what DDP's sync does) gives exactly the state one process would reach
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import Metric
+
+
+class _ExactStateMetric(Metric):
+    """A Metric whose states keep their dtype (float64 sums, integer counts) through `.to(dtype)`.
+
+    torchmetrics guards `.half()`/`.float()` but not `module.to(dtype)`, which Lightning's "16-true"/"bf16-true"
+    precision applies to the whole LightningModule: bf16 sums of outer products would be useless. States
+    only follow device moves; child modules (a feature extractor) follow `fn` as usual.
+    """
+
+    def _apply(self, fn: Callable, exclude_state: Sequence[str] = "") -> nn.Module:
+        names = list(self._defaults)
+        this = super()._apply(fn, exclude_state=names)
+        for name in names:
+            this._defaults[name] = this._defaults[name].to(this.device)
+            setattr(this, name, getattr(this, name).to(this.device))
+        return this
 
 
 def _check_embeddings(emb_a: Tensor, emb_b: Tensor) -> None:
@@ -18,7 +37,7 @@ def _check_embeddings(emb_a: Tensor, emb_b: Tensor) -> None:
         raise ValueError(f"expected two embedding batches of the same shape [B, D], got {shapes}")
 
 
-class IdentitySimilarity(Metric):
+class IdentitySimilarity(_ExactStateMetric):
     """Mean cosine similarity between paired identity embeddings (paper's ID / ID_others; lower = forgotten)."""
 
     full_state_update = False
@@ -48,7 +67,7 @@ class IdentitySimilarity(Metric):
         return self.cosine_sum / self.count
 
 
-class RecognitionRate(Metric):
+class RecognitionRate(_ExactStateMetric):
     """Fraction of pairs a face recogniser calls "same person".
 
     `update` takes distances [B] (same person when distance < `threshold`; dlib's rule is Euclidean distance
@@ -110,7 +129,7 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
     return (mu1 - mu2).square().sum() + torch.trace(sigma1) + torch.trace(sigma2) - 2 * trace_covmean
 
 
-class FrechetDistance(Metric):
+class FrechetDistance(_ExactStateMetric):
     """Fréchet distance between the feature Gaussians of two image sets ("real"/source and "fake"/unlearned).
 
     Features come from a pluggable `extractor` (nn.Module: images [B, 3, H, W] → [B, D]) or are passed in
