@@ -2,5 +2,7 @@
 
 from . import psp  # noqa: F401  (registers "psp")
 from .base import INVERTERS, Inverter, build_inverter
+from .cache import cached_invert
+from .optimize import OptimizationInverter  # registers "optimize"
 
-__all__ = ["INVERTERS", "Inverter", "build_inverter"]
+__all__ = ["INVERTERS", "Inverter", "OptimizationInverter", "build_inverter", "cached_invert"]

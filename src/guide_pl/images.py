@@ -1,0 +1,118 @@
+"""Pillow helpers: tensors in [-1, 1] ↔ PIL images, safe image loading, atomic PNG grids."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+
+Cell = torch.Tensor | Image.Image | None
+
+
+def tensor_to_pil(image: torch.Tensor) -> Image.Image:
+    """Image [3, H, W] or [1, 3, H, W] in [-1, 1] → RGB PIL image (values clamped, rounded to 8 bits)."""
+    if image.ndim == 4 and image.shape[0] == 1:
+        image = image[0]
+    if image.ndim != 3 or image.shape[0] != 3:
+        raise ValueError(f"expected an image [3, H, W] or [1, 3, H, W], got {tuple(image.shape)}")
+    pixels = ((image.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    return Image.fromarray(pixels.permute(1, 2, 0).numpy(), mode="RGB")
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """PIL image → float tensor [3, H, W] in [-1, 1] (converted to RGB first)."""
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1) / 127.5 - 1
+
+
+def load_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode an image file as RGB; a missing, corrupt or truncated file raises naming the path."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    try:
+        with Image.open(path) as image:
+            image.load()  # decode now: truncated data only fails here, not at open()
+            return image.convert("RGB")
+    except UnidentifiedImageError as err:
+        raise ValueError(f"not a readable image file (unknown or corrupt format): {path}") from err
+    except (OSError, SyntaxError, ValueError) as err:
+        # Pillow reports truncated/damaged data as OSError (some decoders as SyntaxError/ValueError).
+        raise ValueError(f"corrupt or truncated image file {path}: {err}") from err
+
+
+def load_image_tensor(path: str | os.PathLike, size: int | None = None) -> torch.Tensor:
+    """Image file → tensor [3, H, W] in [-1, 1], optionally resized to size × size (Lanczos)."""
+    image = load_image(path)
+    if size is not None and image.size != (size, size):
+        image = image.resize((size, size), Image.Resampling.LANCZOS)
+    return pil_to_tensor(image)
+
+
+def _cell_image(cell: Cell, size: tuple[int, int]) -> Image.Image | None:
+    if cell is None:
+        return None
+    image = tensor_to_pil(cell) if isinstance(cell, torch.Tensor) else cell.convert("RGB")
+    if image.size != size:
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    return image
+
+
+def save_grid(
+    rows: Sequence[Sequence[Cell]],
+    path: str | os.PathLike,
+    cell_size: int | tuple[int, int] = 256,
+    labels: Sequence[str] | None = None,
+    padding: int = 2,
+    background: tuple[int, int, int] = (255, 255, 255),
+) -> Path:
+    """Write a PNG grid of images (tensors in [-1, 1], PIL images, or None for an empty cell), atomically.
+
+    `labels` are column titles drawn above the grid with PIL's default font. Returns the written path.
+    """
+    if not rows or not any(len(row) for row in rows):
+        raise ValueError("save_grid needs at least one non-empty row")
+    width, height = (cell_size, cell_size) if isinstance(cell_size, int) else tuple(cell_size)
+    num_cols = max(len(row) for row in rows)
+    if labels is not None and len(labels) > num_cols:
+        raise ValueError(f"{len(labels)} labels for a grid of {num_cols} columns")
+
+    font = ImageFont.load_default()
+    label_height = 0
+    if labels:
+        probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+        label_height = max(probe.textbbox((0, 0), text, font=font)[3] for text in labels) + 2 * padding + 2
+
+    grid = Image.new(
+        "RGB",
+        (num_cols * (width + padding) + padding, label_height + len(rows) * (height + padding) + padding),
+        background,
+    )
+    draw = ImageDraw.Draw(grid)
+    for col, text in enumerate(labels or []):
+        left, _, right, _ = draw.textbbox((0, 0), text, font=font)
+        x = padding + col * (width + padding) + max(0, (width - (right - left)) // 2)
+        draw.text((x, padding), text, fill=(0, 0, 0), font=font)
+    for r, row in enumerate(rows):
+        for c, cell in enumerate(row):
+            image = _cell_image(cell, (width, height))
+            if image is not None:
+                grid.paste(image, (padding + c * (width + padding), label_height + padding + r * (height + padding)))
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Write next to the target, then rename: readers never see a half-written PNG.
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            grid.save(handle, format="PNG")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
