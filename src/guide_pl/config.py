@@ -63,8 +63,21 @@ class ScenarioConfig:
     name: str = "random"  # random | latent | photos
     identity_seed: int = 0
     latent_path: Optional[str] = None
-    photos: Optional[str] = None
-    inverter: NetConfig = field(default_factory=NetConfig)
+    photos: Optional[str] = None  # a folder (sorted: first = x_u, rest = x_o) or one image
+    inverter: NetConfig = field(default_factory=lambda: NetConfig(name="optimize"))
+
+
+@dataclass
+class EvaluationConfig:
+    enabled: bool = True
+    judge: str = "dlib"  # identity evaluator for ID, ID_others, photo recognition, re-inversion
+    fid_features: Optional[str] = "dlib_ffhq"  # IDENTITY_NETS name used as FID feature network
+    fid_samples: int = 64
+    real_images: Optional[str] = None  # folder of real aligned faces for ΔFID_real (null: not computed)
+    reinversion: bool = True
+    curve_every_n_steps: int = 10  # ID / recognition curve during training (0: off)
+    grid_samples: int = 4
+    seed: int = 1234
 
 
 @dataclass
@@ -101,6 +114,7 @@ class Config:
     method: MethodConfig = field(default_factory=MethodConfig)
     losses: LossNetsConfig = field(default_factory=LossNetsConfig)
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     run: RunConfig = field(default_factory=RunConfig)
@@ -163,6 +177,37 @@ def available(group: str, directory: Optional[Path] = None) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.yaml"))
 
 
+def identities_dir() -> Path:
+    """Folder of shipped identities: $GUIDE_PL_IDENTITIES, ./data/identities, or the repository's."""
+    if os.environ.get("GUIDE_PL_IDENTITIES"):
+        return Path(os.environ["GUIDE_PL_IDENTITIES"])
+    local = Path.cwd() / "data" / "identities"
+    return local if local.is_dir() else Path(__file__).resolve().parents[2] / "data" / "identities"
+
+
+def shipped_identities() -> list[str]:
+    """Names of the identities shipped in data/identities/."""
+    folder = identities_dir()
+    return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+
+
+def identity_overrides(value: str) -> list[str]:
+    """`id=VALUE` → scenario overrides: `random:<seed>`, a shipped identity name, or a folder/file of photos."""
+    if value.startswith("random:"):
+        seed = value.split(":", 1)[1]
+        if not seed.lstrip("-").isdigit():
+            raise ConfigError(f"id={value}: expected random:<integer seed>")
+        return ["scenario=random", f"scenario.identity_seed={seed}"]
+    shipped = identities_dir() / value
+    path = shipped if shipped.is_dir() else Path(value)
+    if not path.exists():
+        raise ConfigError(
+            f"id={value} is neither random:<seed>, a shipped identity ({', '.join(shipped_identities())}), "
+            "nor an existing folder or image"
+        )
+    return ["scenario=photos", f"scenario.photos={path}"]
+
+
 def load_config(overrides: Sequence[str] = (), directory: Optional[Path] = None) -> DictConfig:
     """Schema ← configs/default.yaml ← chosen group files ← `key=value` overrides, all strictly checked.
 
@@ -179,7 +224,13 @@ def load_config(overrides: Sequence[str] = (), directory: Optional[Path] = None)
         raise ConfigError(f"unknown config group(s) {unknown_groups} in default.yaml; valid: {', '.join(GROUPS)}")
     groups = {group: chosen.get(group) for group in GROUPS}
     dotted = []
+    expanded: list[str] = []
     for item in overrides:
+        if item.startswith("id="):
+            expanded.extend(identity_overrides(item[3:]))
+        else:
+            expanded.append(item)
+    for item in expanded:
         if "=" not in item:
             raise ConfigError(f"override {item!r} is not of the form key=value")
         key, value = item.split("=", 1)
@@ -222,6 +273,8 @@ def validate(cfg: DictConfig) -> None:
         (cfg.method.num_adjacent >= 0 and cfg.method.num_global >= 0, "num_adjacent/num_global must be ≥ 0"),
         (cfg.trainer.max_steps >= 1, "trainer.max_steps must be ≥ 1"),
         (cfg.trainer.checkpoint_every_n_steps >= 1, "trainer.checkpoint_every_n_steps must be ≥ 1"),
+        (cfg.evaluation.fid_samples >= 2 or not cfg.evaluation.fid_features, "evaluation.fid_samples must be ≥ 2"),
+        (cfg.evaluation.curve_every_n_steps >= 0, "evaluation.curve_every_n_steps must be ≥ 0"),
         (cfg.trainer.chunk_size is None or cfg.trainer.chunk_size >= 1, "trainer.chunk_size must be ≥ 1 or null"),
         (cfg.logger.wandb_mode in ("offline", "online", "disabled"), "logger.wandb_mode: offline|online|disabled"),
     ]

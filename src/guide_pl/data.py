@@ -149,6 +149,7 @@ class UnlearnDataModule(pl.LightningDataModule):
         self.w_u: Optional[torch.Tensor] = None
         self.w_others: Optional[torch.Tensor] = None
         self.photo_paths: list[Path] = []
+        self.images: Optional[torch.Tensor] = None  # aligned photos [N, 3, H, W] in [-1, 1] (photos scenario)
 
     @torch.no_grad()
     def setup(self, stage: Optional[str] = None) -> None:
@@ -175,6 +176,7 @@ class UnlearnDataModule(pl.LightningDataModule):
             else:
                 self.photo_paths = [Path(p) for p in self.photos]
             images = torch.stack([self.aligner(p) for p in self.photo_paths])
+            self.images = images
             ws = self.inverter.invert(images, gen).detach().cpu()
             self.w_u, self.w_others = ws[:1], ws[1:]
 
