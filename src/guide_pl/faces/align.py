@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Union
 
 import numpy as np
@@ -71,14 +71,14 @@ def load_rgb(source: ImageSource) -> Image.Image:
         raise ImageReadError(f"cannot read image {name}: {error} (corrupt or truncated file?)") from error
 
 
-@lru_cache(maxsize=None)
+@cache
 def _detector():
     import dlib
 
     return dlib.get_frontal_face_detector()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _predictor(key: str):
     import dlib
 

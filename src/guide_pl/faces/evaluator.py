@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Union
 
 import numpy as np
 import torch
-from PIL import Image
 
 from .align import ImageSource, NoFaceError, describe, load_rgb
 from .dlib_models import dlib_model_path
@@ -58,7 +57,7 @@ def to_uint8_image(image: EvalImage) -> tuple[np.ndarray, str]:
     return np.asarray(load_rgb(image)), describe(image)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _dlib_models():
     import dlib
 
