@@ -63,4 +63,4 @@ def photo_descriptions():
 
 def to_tensor(pixels: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] → float [1, 3, H, W] in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+    return torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1.0

@@ -7,16 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from dlib_helpers import faces_dir, require_models
 from PIL import Image
 
+from dlib_helpers import faces_dir, require_models
 from guide_pl.faces.align import ImageReadError, NoFaceError, align_face, ffhq_crop, gaussian_blur, load_rgb
 
-FIXTURE = Path(__file__).parent / "fixtures" / "ffhq_align_official.pt"
+FIXTURE = Path(__file__).parent / "fixtures" / "faces_dlib" / "ffhq_align_official.pt"
 
 
 def test_crop_matches_official_ffhq_alignment():
-    """Same landmarks → the same pixels as the official code (see fixtures/NOTES.md); no dlib needed."""
+    """Same landmarks → the same pixels as the official code (see fixtures/faces_dlib/NOTES.md); no dlib needed."""
     folder = faces_dir()
     cases = torch.load(FIXTURE)
     for relative, case in cases.items():

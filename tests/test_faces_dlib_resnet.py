@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 import torch
-from dlib_helpers import photo_descriptions, require_models, to_tensor
 
+from dlib_helpers import photo_descriptions, require_models, to_tensor
 from guide_pl.faces import build_identity
 from guide_pl.faces.dlib_format import DlibFormatError, DlibReader
 from guide_pl.faces.dlib_resnet import DlibResNet, _zero_pad_add

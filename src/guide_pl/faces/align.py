@@ -12,14 +12,13 @@ import os
 import warnings
 from dataclasses import dataclass
 from functools import cache
-from typing import Union
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from .dlib_models import dlib_model_path
 
-ImageSource = Union[str, os.PathLike, Image.Image, np.ndarray]
+ImageSource = str | os.PathLike | Image.Image | np.ndarray
 
 
 class FaceAlignError(ValueError):

@@ -11,8 +11,6 @@ FFHQ-aligned image (the region the network was trained on) for a face-only dista
 
 from __future__ import annotations
 
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -32,7 +30,7 @@ def unit_normalise(features: torch.Tensor, eps: float = 1e-10) -> torch.Tensor:
 class DlibFeatureDistance(nn.Module):
     """(x, y) images [B, 3, H, W] in [-1, 1] → per-sample distance [B] on dlib ResNet stage features."""
 
-    def __init__(self, weights: Optional[str] = None, view: str = "resize") -> None:
+    def __init__(self, weights: str | None = None, view: str = "resize") -> None:
         super().__init__()
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; choose one of {VIEWS}")
@@ -64,6 +62,6 @@ class DlibFeatureDistance(nn.Module):
 
 
 @PERCEPTUAL_NETS.register("dlib_features")
-def build_dlib_features(weights: Optional[str] = None, view: str = "resize") -> DlibFeatureDistance:
+def build_dlib_features(weights: str | None = None, view: str = "resize") -> DlibFeatureDistance:
     """LPIPS-style distance on dlib ResNet features (no trained heads); view "resize" (whole image) or "chip"."""
     return DlibFeatureDistance(weights, view)

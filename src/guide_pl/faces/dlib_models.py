@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Optional
 
 from ..weights import WEIGHTS, WeightFile, checkpoint_dir, locate, register_weight
 
@@ -37,7 +36,7 @@ for _key, (_name, _sha, _used_by) in DLIB_FILES.items():
 _VERIFIED: dict[str, Path] = {}
 
 
-def package_models_dir() -> Optional[Path]:
+def package_models_dir() -> Path | None:
     """The `models/` folder of an installed face_recognition_models package, or None (nothing is imported)."""
     spec = importlib.util.find_spec("face_recognition_models")
     if spec is None or not spec.submodule_search_locations:
@@ -49,7 +48,7 @@ def package_models_dir() -> Optional[Path]:
     return None
 
 
-def dlib_model_path(key: str, path: Optional[str | os.PathLike] = None) -> Path:
+def dlib_model_path(key: str, path: str | os.PathLike | None = None) -> Path:
     """Path of dlib model `key` (explicit path → checkpoints/ → face_recognition_models), sha256-checked once."""
     if key not in DLIB_FILES:
         raise KeyError(f"unknown dlib model {key!r}; known: {', '.join(sorted(DLIB_FILES))}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import cache
-from typing import Union
 
 import numpy as np
 import torch
@@ -20,7 +19,7 @@ from .dlib_models import dlib_model_path
 from .ffhq_geometry import FFHQ_LANDMARKS5
 
 DLIB_SAME_PERSON_THRESHOLD = 0.6
-EvalImage = Union[ImageSource, torch.Tensor]
+EvalImage = ImageSource | torch.Tensor
 
 
 @dataclass

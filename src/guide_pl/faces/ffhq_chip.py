@@ -9,7 +9,6 @@ after L halvings (measured against dlib.extract_image_chip on coordinate images)
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -61,7 +60,7 @@ class FFHQToDlibChip(nn.Module):
 class DlibFFHQEmbedder(nn.Module):
     """dlib descriptors of FFHQ-aligned images: [B, 3, S, S] in [-1, 1] → [B, 128] (chip crop + ResNet port)."""
 
-    def __init__(self, weights: Optional[str] = None) -> None:
+    def __init__(self, weights: str | None = None) -> None:
         super().__init__()
         self.crop = FFHQToDlibChip()
         self.net = DlibResNet(weights)
@@ -71,12 +70,12 @@ class DlibFFHQEmbedder(nn.Module):
 
 
 @IDENTITY_NETS.register("dlib_ffhq")
-def build_dlib_ffhq(weights: Optional[str] = None) -> DlibFFHQEmbedder:
+def build_dlib_ffhq(weights: str | None = None) -> DlibFFHQEmbedder:
     """dlib's face ResNet on FFHQ-aligned images of any size (fixed crop to dlib's chip) → [B, 128]."""
     return DlibFFHQEmbedder(weights)
 
 
-def build_dlib_identity_distance(weights: Optional[str] = None) -> CosineIdentityDistance:
+def build_dlib_identity_distance(weights: str | None = None) -> CosineIdentityDistance:
     """Identity term of the local loss on FFHQ-aligned images: 1 − cos of dlib descriptors, per sample [B]."""
     return CosineIdentityDistance(DlibResNet(weights), FFHQToDlibChip())
 
