@@ -8,8 +8,6 @@ after L halvings (measured against dlib.extract_image_chip on coordinate images)
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -79,7 +77,3 @@ def build_dlib_identity_distance(weights: str | None = None) -> CosineIdentityDi
     """Identity term of the local loss on FFHQ-aligned images: 1 − cos of dlib descriptors, per sample [B]."""
     return CosineIdentityDistance(DlibResNet(weights), FFHQToDlibChip())
 
-
-def chip_scale(side: int) -> float:
-    """Source pixels per chip pixel for an FFHQ-aligned image of `side` pixels (for reports)."""
-    return FFHQToDlibChip().box_fraction * side / CHIP_SIZE if side > 0 else math.nan

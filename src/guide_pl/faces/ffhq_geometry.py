@@ -6,6 +6,11 @@ aligned with `guide_pl.faces.align` (FFHQ's recipe, 512² from a 2048² transfor
 (upsample 1) and 5-point predictor ran on the aligned images, and the normalised points were averaged.
 The chip transform is dlib's own `get_face_chip_details(size=150, padding=0.25)` + `get_mapping_to_chip`,
 re-implemented below in numpy and checked against dlib in the tests.
+
+Resulting chip (150², padding 0.25) → FFHQ image, in normalised units: u = A·(c, r, 1) with
+A = [[0.004615, −0.000086, 0.163607], [0.000086, 0.004615, 0.254673]]: the chip spans 0.692 of the image
+side, is rotated by 1.07°, and its centre lies at (0.501, 0.605). On a 1024² image dlib would sample it
+after two 2× pyramid reductions (one at 512², none at ≤ 300²).
 """
 
 from __future__ import annotations
