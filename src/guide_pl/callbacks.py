@@ -97,3 +97,62 @@ def load_step_checkpoint(path: str | Path, pl_module: pl.LightningModule) -> dic
     except Exception as error:  # noqa: BLE001 - any failure means the checkpoint cannot be trusted
         raise ValueError(f"cannot resume from {path}: {error}") from error
     return state
+
+
+class IdentityCurve(pl.Callback):
+    """Every `every_n_steps` steps (and before the first), judges G_u on w_u and w_others: cosine to G_s (ID,
+    ID_others) and, with photos, the judge's distance to each photo and whether it still recognises the person.
+    Rows go to a CSV rewritten atomically, so the curve of an interrupted run is readable."""
+
+    COLUMNS = ("step", "id", "id_others", "photo_distance", "photo_recognised")
+
+    def __init__(self, path: str | Path, judge: Any, every_n_steps: int, w_u: torch.Tensor, w_others: torch.Tensor,
+                 photos: list, noise_mode: str = "const") -> None:
+        self.path, self.judge, self.every_n_steps = Path(path), judge, every_n_steps
+        self.latents = torch.cat([w_u, w_others]) if w_others is not None and w_others.numel() else w_u
+        self.photos, self.noise_mode = photos, noise_mode
+        self.rows: list[dict[str, float]] = []
+        self._source_descriptors: Optional[list] = None
+        self._photo_descriptions: Optional[list] = None
+
+    @torch.no_grad()
+    def record(self, step: int, pl_module: pl.LightningModule) -> None:
+        """Judge G_u now and append one row."""
+        from .evaluation import render
+
+        if self._source_descriptors is None:
+            images = render(pl_module.source, self.latents, self.noise_mode)
+            self._source_descriptors = [self.judge.describe(img) for img in images]
+            self._photo_descriptions = [self.judge.describe(p) for p in self.photos]
+        was_training = pl_module.unlearned.training
+        images = render(pl_module.unlearned.eval(), self.latents, self.noise_mode)
+        pl_module.unlearned.train(was_training)
+        descriptions = [self.judge.describe(img) for img in images]
+        cosines = [self.judge.compare_descriptions(s, d).cosine for s, d in zip(self._source_descriptors,
+                                                                                 descriptions)]
+        row: dict[str, float] = {"step": step, "id": cosines[0],
+                                 "id_others": sum(cosines[1:]) / len(cosines[1:]) if len(cosines) > 1 else float("nan")}
+        if self._photo_descriptions:
+            comparisons = [self.judge.compare_descriptions(p, d) for p, d in zip(self._photo_descriptions,
+                                                                                   descriptions)]
+            row["photo_distance"] = comparisons[0].distance
+            row["photo_recognised"] = sum(c.same_person for c in comparisons) / len(comparisons)
+        self.rows.append(row)
+        from .atomic import write_text
+
+        lines = [",".join(self.COLUMNS)]
+        lines += [",".join(f"{r[c]:.6g}" if c in r else "" for c in self.COLUMNS) for r in self.rows]
+        write_text(self.path, "\n".join(lines) + "\n")
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:
+            first = trainer.datamodule.start_step if trainer.datamodule is not None else 0
+            if first == 0:
+                self.record(0, pl_module)
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, idx: int
+    ) -> None:
+        completed = int(batch["step"]) + 1
+        if completed % self.every_n_steps == 0 and trainer.is_global_zero:
+            self.record(completed, pl_module)

@@ -7,8 +7,9 @@ Identity judgements use a `judge` with `describe(image) → .descriptor` and `co
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Optional
 
 import torch
 from torch import nn

@@ -58,6 +58,8 @@ class FFHQToDlibChip(nn.Module):
 class DlibFFHQEmbedder(nn.Module):
     """dlib descriptors of FFHQ-aligned images: [B, 3, S, S] in [-1, 1] → [B, 128] (chip crop + ResNet port)."""
 
+    num_features = 128
+
     def __init__(self, weights: str | None = None) -> None:
         super().__init__()
         self.crop = FFHQToDlibChip()
