@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 BIN := $(VENV)/bin
-ID ?= random:0
+ID ?= celebahq_sample
 ARGS ?=
 
 .PHONY: install test unlearn lint bench clean
@@ -21,7 +21,7 @@ test:
 	$(BIN)/python -m pytest -q
 
 unlearn:
-	$(BIN)/guide-pl unlearn $(ARGS)
+	$(BIN)/guide-pl unlearn id=$(ID) $(ARGS)
 
 lint:
 	$(BIN)/ruff check src tests

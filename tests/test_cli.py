@@ -67,3 +67,22 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     resumed = torch.load(runs[0] / "unlearned.pt", weights_only=False)
     for key, value in full["synthesis_state_dict"].items():
         assert torch.allclose(resumed["synthesis_state_dict"][key], value, atol=1e-6), key
+
+
+def test_photos_pipeline_on_tiny_writes_every_metric(tmp_path):
+    """Align → invert → unlearn → evaluate on real photos, with `tiny` so it is fast (the numbers mean little)."""
+    pytest.importorskip("dlib")
+    code = main(["unlearn", "generator=tiny", "id=alex_lacamoire", "trainer.max_steps=2", f"run.root={tmp_path}",
+                 "run.name=photos", "trainer.progress_bar=false", "scenario.inverter.options.steps=5",
+                 "evaluation.fid_samples=4", "evaluation.curve_every_n_steps=1"])
+    assert code == 0
+    run = tmp_path / "photos"
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("id", "id_others", "fid_pre", "delta_fid_real", "photo_recognised_before", "photo_recognised_after",
+                "reinversion_recognised", "seconds_total", "method", "generator", "identity"):
+        assert key in metrics, key
+    assert metrics["identity"] == "alex_lacamoire" and metrics["delta_fid_real"] is None
+    assert len(metrics["photos"]) == 2 and -1.0 <= metrics["id"] <= 1.0
+    assert (run / "grid.png").is_file()
+    assert len((run / "curve.csv").read_text().splitlines()) == 1 + 3  # header + steps 0, 1, 2
+    assert list((tmp_path / ".cache" / "inversions").glob("*.pt"))  # inversions cached for the next run

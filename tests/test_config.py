@@ -39,3 +39,14 @@ def test_value_validation():
         load_config(["method.target=nearest"])
     with pytest.raises(ConfigError, match="not of the form"):
         load_config(["method.d"])
+
+
+def test_identity_shorthand():
+    cfg = load_config(["id=random:7"])
+    assert cfg.scenario.name == "random" and cfg.scenario.identity_seed == 7
+    cfg = load_config(["id=obama"])
+    assert cfg.scenario.name == "photos" and cfg.scenario.photos.endswith("data/identities/obama")
+    with pytest.raises(ConfigError, match="shipped identity"):
+        load_config(["id=nobody_here"])
+    with pytest.raises(ConfigError, match="random:<integer seed>"):
+        load_config(["id=random:x"])

@@ -151,7 +151,6 @@ class UnlearnDataModule(pl.LightningDataModule):
         self.photo_paths: list[Path] = []
         self.images: Optional[torch.Tensor] = None  # aligned photos [N, 3, H, W] in [-1, 1] (photos scenario)
 
-    @torch.no_grad()
     def setup(self, stage: Optional[str] = None) -> None:
         """Compute w_u / w_others once (inversion of photos happens here)."""
         if self.w_u is not None:
@@ -160,7 +159,8 @@ class UnlearnDataModule(pl.LightningDataModule):
         if self.scenario == "random":
             rng = torch.Generator().manual_seed(self.identity_seed)
             z = torch.randn(1, gen.z_dim, generator=rng).to(gen.w_avg.device)
-            self.w_u = gen.map(z, self.truncation_psi).cpu()
+            with torch.no_grad():
+                self.w_u = gen.map(z, self.truncation_psi).cpu()
             self.w_others = self.w_u.new_zeros((0,) + tuple(self.w_u.shape[1:]))
         elif self.scenario == "latent":
             if not self.latent_path:
