@@ -35,9 +35,14 @@ class GeneratorConfig:
 @dataclass
 class MethodConfig:
     name: str = "guide"
+    # `paper` re-applies the paper's settings (configs/method/preset/paper.yaml) over the group files.
+    preset: Optional[str] = None
     target: str = "extrapolate"  # extrapolate (UFO, Eq. 3) | average (baseline) | interpolate
     d: float = 30.0
     alpha_max: float = 15.0
+    # "absolute": d and alpha_max are latent distances (the paper's, tuned on EG3D W+); "typical": multiples of
+    # the generator's typical ‖Map(z) − w̄‖ over the whole W+ latent (measured), so one geometry fits any net.
+    distance_unit: str = "absolute"
     use_local: bool = True
     use_adjacency: bool = True
     use_global: bool = True
@@ -252,6 +257,13 @@ def load_config(overrides: Sequence[str] = (), directory: Optional[Path] = None)
     except Exception as error:  # noqa: BLE001 - grammar errors from the dotlist parser
         raise ConfigError(f"cannot parse overrides {dotted}: {error}") from None
     cfg = _merge(cfg, cli)
+    if cfg.method.preset:
+        # The preset sits above the group files; explicit command-line keys still win.
+        path = directory / "method" / "preset" / f"{cfg.method.preset}.yaml"
+        if not path.is_file():
+            names = ", ".join(available("method/preset", directory))
+            raise ConfigError(f"no method preset {cfg.method.preset!r}; available: {names}")
+        cfg = _merge(cfg, _load_yaml(path), cli)
     validate(cfg)
     return cfg
 
@@ -265,6 +277,7 @@ def validate(cfg: DictConfig) -> None:
     checks = [
         (cfg.method.target in TARGET_MODES, f"method.target must be one of {TARGET_MODES}"),
         (cfg.method.reduction in REDUCTIONS, f"method.reduction must be one of {REDUCTIONS}"),
+        (cfg.method.distance_unit in ("absolute", "typical"), "method.distance_unit must be absolute or typical"),
         (cfg.generator.noise_mode in NOISE_MODES, f"generator.noise_mode must be one of {NOISE_MODES}"),
         (cfg.scenario.name in ("random", "latent", "photos"), "scenario.name must be random, latent or photos"),
         (cfg.method.d > 0, "method.d must be positive"),

@@ -48,15 +48,22 @@ def loss_weights(cfg: DictConfig):
     return LossWeights(m.lambda_l2, m.lambda_per, m.lambda_id, m.lambda_adj, m.lambda_global, m.reduction)
 
 
-def guide_settings(cfg: DictConfig):
-    """GuideSettings from the method, generator and trainer sections."""
+def latent_scale(cfg: DictConfig, generator: FaceGenerator) -> float:
+    """1 for `distance_unit: absolute`; else the generator's typical ‖Map(z) − w̄‖ (whole W+, 1000 seeded z)."""
+    if cfg.method.distance_unit == "absolute":
+        return 1.0
+    return generator.typical_distance(num_samples=1000, seed=0)
+
+
+def guide_settings(cfg: DictConfig, scale: float = 1.0):
+    """GuideSettings from the method, generator and trainer sections; d and α_max times `scale`."""
     from .module import GuideSettings
 
     m = cfg.method
     return GuideSettings(
         target=m.target,
-        d=m.d,
-        alpha_max=m.alpha_max,
+        d=m.d * scale,
+        alpha_max=m.alpha_max * scale,
         num_adjacent=m.num_adjacent,
         num_global=m.num_global,
         use_local=m.use_local,
@@ -173,13 +180,15 @@ def unlearn(cfg: DictConfig) -> Path:
     print(f"[1/5] generator {cfg.generator.name}")
     generator = build_generator(cfg.generator.name, **options(cfg.generator.options))
     photos_scenario = cfg.scenario.name == "photos"
+    scale = latent_scale(cfg, generator)
+    settings = guide_settings(cfg, scale)
     data = UnlearnDataModule(
         generator,
         scenario=cfg.scenario.name,
         num_steps=cfg.trainer.max_steps,
         num_adjacent=cfg.method.num_adjacent,
         num_global=cfg.method.num_global,
-        alpha_max=cfg.method.alpha_max,
+        alpha_max=settings.alpha_max,
         seed=cfg.trainer.seed,
         identity_seed=cfg.scenario.identity_seed,
         truncation_psi=cfg.generator.truncation_psi,
@@ -197,7 +206,7 @@ def unlearn(cfg: DictConfig) -> Path:
     if judge is not None and photos:
         report_inversion(judge, generator, data, cfg.generator.noise_mode)
 
-    module = GuideModule(generator, data.w_u, build_local_loss(cfg), guide_settings(cfg))
+    module = GuideModule(generator, data.w_u, build_local_loss(cfg), settings)
     checkpoint_path = run_dir / "checkpoints" / "last.pt"
     resume_state = None
     if checkpoint_path.is_file():
@@ -266,6 +275,9 @@ def unlearn(cfg: DictConfig) -> Path:
         "loss_first_step": {k: v for k, v in first.items() if k != "step"},
         "loss_last_step": {k: v for k, v in last.items() if k != "step"},
         "target_distance_to_w_avg": float((module.w_t - generator.w_avg).flatten(1).norm(dim=1)[0]),
+        "latent_scale": scale,
+        "d_absolute": settings.d,
+        "alpha_max_absolute": settings.alpha_max,
         "seconds_inversion": seconds_inversion,
         **timer.summary(),
     }
@@ -341,7 +353,7 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
 
     # grid.png: photo | G_s(w) | target G_s(w_t) | G_u(w) per latent, then random samples before / after.
     latents = torch.cat([data.w_u, data.w_others])
-    targets = target_latent(latents, source.w_avg.cpu(), cfg.method.target, cfg.method.d)
+    targets = target_latent(latents, source.w_avg.cpu(), cfg.method.target, module.settings.d)
     before, target, after = (render(g, w, noise) for g, w in
                              ((source, latents), (source, targets), (unlearned, latents)))
     rows = [[photos[i] if i < len(photos) else None, before[i], target[i], after[i]] for i in range(len(latents))]
