@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+
+from .atomic import atomic_path
 
 Cell = torch.Tensor | Image.Image | None
 
@@ -105,14 +106,7 @@ def save_grid(
                 grid.paste(image, (padding + c * (width + padding), label_height + padding + r * (height + padding)))
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Write next to the target, then rename: readers never see a half-written PNG.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            grid.save(handle, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    # Written beside the target, then renamed: readers never see a half-written PNG.
+    with atomic_path(path) as tmp:
+        grid.save(tmp, format="PNG")
     return path

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ..atomic import torch_save
 from ..generators.base import FaceGenerator
 from .base import Inverter
 from .fingerprint import module_fingerprint, tensor_fingerprint
@@ -43,18 +43,6 @@ def _digest(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True, default=repr).encode()).hexdigest()
 
 
-def _save_atomic(payload: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def cached_invert(
     inverter: Inverter,
     images: torch.Tensor,
@@ -80,5 +68,5 @@ def cached_invert(
         except Exception as err:  # a damaged entry must not stop a run: recompute it
             warnings.warn(f"ignoring unusable inversion cache entry {path}: {err}", stacklevel=2)
     ws = inverter.invert(images, generator)
-    _save_atomic({"ws": ws.detach().cpu(), "key": json.loads(json.dumps(key, default=repr))}, path)
+    torch_save({"ws": ws.detach().cpu(), "key": json.loads(json.dumps(key, default=repr))}, path)
     return ws
