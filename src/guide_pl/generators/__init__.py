@@ -2,6 +2,6 @@
 
 from .base import NOISE_MODES, FaceGenerator
 from .registry import GENERATORS, build_generator
-from . import tiny  # noqa: F401  (registers "tiny")
+from . import mobilestylegan, tiny  # noqa: F401  (register "mobilestylegan", "tiny")
 
 __all__ = ["FaceGenerator", "GENERATORS", "NOISE_MODES", "build_generator"]
