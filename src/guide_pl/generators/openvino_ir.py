@@ -9,7 +9,6 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
 
 import numpy as np
 
@@ -39,7 +38,7 @@ class IRLayer:
 class IRGraph:
     """A parsed IR: layers by id, their producers/consumers, and constants decoded from the `.bin`."""
 
-    def __init__(self, xml_path: str | Path, bin_path: Optional[str | Path] = None) -> None:
+    def __init__(self, xml_path: str | Path, bin_path: str | Path | None = None) -> None:
         self.xml_path = Path(xml_path)
         self.bin_path = Path(bin_path) if bin_path is not None else self.xml_path.with_suffix(".bin")
         for path in (self.xml_path, self.bin_path):
@@ -132,7 +131,7 @@ class IRGraph:
         """Value of the constant called `name`."""
         return self.value(self.const_id(name))
 
-    def const_input(self, layer_id: int, port: int) -> Optional[np.ndarray]:
+    def const_input(self, layer_id: int, port: int) -> np.ndarray | None:
         """Value of input `port` of `layer_id` when it is a Const, else None."""
         source = self.producer(layer_id, port)
         return self.value(source.id) if source.type == "Const" else None
