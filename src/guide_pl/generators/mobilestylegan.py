@@ -106,18 +106,19 @@ class ModulatedConv(Modulation):
             self.weight = nn.Parameter(torch.zeros(out_ch, in_ch, kernel, kernel))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """x [B, C_in, H, W] channels_last, w [B, 512] → [B, C_out, H, W] channels_last (a fresh tensor)."""
+        """x [B, C_in, H, W] channels_last, w [B, 512] → a fresh tensor (not a view, so that callers may update
+        it in place without autograd's CopySlices): NCHW [B, C_out, H, W] for the dense conv, else the
+        channels_last data as [B, H·W, C_out]."""
         styles = super().forward(w)  # [B, C_in]
         if not self.depthwise and self.kernel > 1:
-            # Only the 4×4 first layer: scale the (tiny) activation; dense 3×3 is faster in NCHW here.
+            # Only the 4×4 first layer: scale the (tiny) activation.
             x = (x * styles[:, :, None, None]).contiguous()
-            return F.conv2d(x, self.weight, padding=self.kernel // 2).contiguous(memory_format=torch.channels_last)
+            return F.conv2d(x, self.weight, padding=self.kernel // 2)
         if self.depthwise:
             x = F.conv2d(x, self.weight_dw, padding=self.kernel // 2, groups=x.shape[1])
         batch, _, height, width = x.shape
         weight = self.weight[:, :, 0, 0].t().unsqueeze(0) * styles.unsqueeze(2)  # [B, C_in, C_out]
-        flat = _nhwc(x).reshape(batch, height * width, -1)
-        return _nchw(torch.bmm(flat, weight).view(batch, height, width, -1))
+        return torch.bmm(_nhwc(x).reshape(batch, height * width, -1), weight)
 
 
 class StyledConv(nn.Module):
@@ -132,17 +133,22 @@ class StyledConv(nn.Module):
         self.register_buffer("noise_strength", torch.zeros(()))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str) -> torch.Tensor:
+        batch, _, height, width = x.shape
         out = self.conv(x, w)
-        # In place: the conv output is a fresh tensor and none of these backward passes needs its input;
-        # avoiding new allocations of the large maps is what costs time on CPU.
+        dense = out.ndim == 4  # NCHW from the dense 4×4 conv; else [B, H·W, C] channels_last data
+        bias = self.bias if dense else self.bias.view(1, 1, -1)
+        # In place on the fresh conv output (never on a view: autograd would add CopySlices, which costs
+        # more than the whole forward pass); none of these backward passes needs the input they overwrite.
         if noise_mode == "const":
-            out.add_(self.noise_const)
+            out.add_(self.noise_const if dense else self.noise_const.view(1, height * width, 1))
         elif noise_mode == "random":
-            batch, _, height, width = out.shape
-            noise = torch.randn(batch, 1, height, width, device=out.device, dtype=out.dtype)
-            out.add_(noise * self.noise_strength)
-        out.add_(self.bias)
-        return F.leaky_relu_(out, 0.2)
+            noise = torch.randn(batch, 1, height, width, device=out.device, dtype=out.dtype) * self.noise_strength
+            out.add_(noise if dense else noise.view(batch, height * width, 1))
+        out.add_(bias)
+        out = F.leaky_relu_(out, 0.2)
+        if dense:
+            return out.contiguous(memory_format=torch.channels_last)
+        return _nchw(out.view(batch, height, width, -1))
 
 
 class HaarIDWT(nn.Module):
@@ -204,7 +210,9 @@ class ToImage(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 12, 1, 1))
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        return self.conv(x, w).add_(self.bias)
+        batch, _, height, width = x.shape
+        out = self.conv(x, w).add_(self.bias.view(1, 1, -1))
+        return _nchw(out.view(batch, height, width, -1))
 
 
 class ConstantInput(nn.Module):
@@ -277,6 +285,15 @@ def _after(graph: IRGraph, layer_id: int, kind: str):
     return graph.only_consumer(layer_id, kind)
 
 
+def _input_of_type(graph: IRGraph, layer_id: int, kind: str):
+    """The one input of `layer_id` produced by a layer of type `kind`."""
+    found = [graph.producer(layer_id, p) for p in range(len(graph.layers[layer_id].inputs))]
+    found = [layer for layer in found if layer.type == kind]
+    if len(found) != 1:
+        raise ValueError(f"{graph.xml_path}: expected one {kind} input to {graph.layers[layer_id].name!r}")
+    return found[0]
+
+
 def mapping_state_from_ir(graph: IRGraph) -> dict[str, torch.Tensor]:
     """State dict of `MobileMapping` from the mapping IR (8 MatMul + bias Add, in graph order)."""
     state = {}
@@ -328,9 +345,9 @@ def synthesis_state_from_ir(graph: IRGraph, model: MobileSynthesis) -> dict[str,
     styled = ["conv1"] + [f"layers.{k}.conv{j}" for k in range(NUM_BLOCKS) for j in (1, 2)]
     for prefix in styled:
         bias_add = _after(graph, graph.const_id(f"m.{prefix}.bias"), "Add")
-        noise_add = next(graph.producer(bias_add.id, p) for p in (0, 1) if graph.producer(bias_add.id, p).type == "Add")
-        conv = next(graph.producer(noise_add.id, p) for p in (0, 1) if graph.producer(noise_add.id, p).type == "Convolution")
-        noise = next(graph.const_input(noise_add.id, p) for p in (0, 1) if graph.const_input(noise_add.id, p) is not None)
+        noise_add = _input_of_type(graph, bias_add.id, "Add")
+        conv = _input_of_type(graph, noise_add.id, "Convolution")
+        noise = graph.value(_input_of_type(graph, noise_add.id, "Const").id)
         state[f"{prefix}.bias"] = _t(graph.named(f"m.{prefix}.bias"))
         state[f"{prefix}.conv.weight"] = _t(graph.const_input(conv.id, 1))
         state[f"{prefix}.noise_const"] = _t(noise)
@@ -405,7 +422,8 @@ class MobileStyleGAN(FaceGenerator):
             try:
                 paths[filename] = locate(key, folder / filename, verify=verify)
             except FileNotFoundError as error:
-                raise FileNotFoundError(f"MobileStyleGAN weights missing: {error}. To get them, {FETCH_HINT}.") from None
+                message = f"MobileStyleGAN weights missing: {error}. To get them, {FETCH_HINT}."
+                raise FileNotFoundError(message) from None
         self.mapping = MobileMapping()
         self.synthesis = MobileSynthesis()
         load_from_ir(
