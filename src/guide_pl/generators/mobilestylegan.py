@@ -87,6 +87,17 @@ class Modulation(nn.Module):
         return self.modulation(w) * self.scale
 
 
+def band_minor_order(channels4: int) -> torch.Tensor:
+    """Channel order that groups the 4 wavelet bands of each channel: [LL_c, LH_c, HL_c, HH_c for c ...].
+
+    The IR's layers emit [LL of all C | (LH, HL, HH) per channel]; layers feeding an IDWT read their weight
+    rows in this order instead (the stored parameters keep the IR's order), so the IDWT needs no gather copy.
+    """
+    c = channels4 // 4
+    order = [[ch] + [c + 3 * ch + k for k in range(3)] for ch in range(c)]
+    return torch.tensor(order).flatten()
+
+
 class ModulatedConv(Modulation):
     """Modulated conv: x·s → (depthwise 3×3) → pointwise 1×1, or a dense k×k conv when `depthwise` is False.
 
@@ -104,6 +115,11 @@ class ModulatedConv(Modulation):
             self.weight = nn.Parameter(torch.zeros(out_ch, in_ch, 1, 1))
         else:
             self.weight = nn.Parameter(torch.zeros(out_ch, in_ch, kernel, kernel))
+        self.register_buffer("out_order", None, persistent=False)  # set when an IDWT reads the output
+
+    def ordered(self, tensor: torch.Tensor, dim: int = 0) -> torch.Tensor:
+        """`tensor` with its output-channel axis `dim` in `out_order` (unchanged when none is set)."""
+        return tensor if self.out_order is None else tensor.index_select(dim, self.out_order)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """x [B, C_in, H, W] channels_last, w [B, 512] → a fresh tensor (not a view, so that callers may update
@@ -113,11 +129,11 @@ class ModulatedConv(Modulation):
         if not self.depthwise and self.kernel > 1:
             # Only the 4×4 first layer: scale the (tiny) activation.
             x = (x * styles[:, :, None, None]).contiguous()
-            return F.conv2d(x, self.weight, padding=self.kernel // 2)
+            return F.conv2d(x, self.ordered(self.weight), padding=self.kernel // 2)
         if self.depthwise:
             x = F.conv2d(x, self.weight_dw, padding=self.kernel // 2, groups=x.shape[1])
         batch, _, height, width = x.shape
-        weight = self.weight[:, :, 0, 0].t().unsqueeze(0) * styles.unsqueeze(2)  # [B, C_in, C_out]
+        weight = self.ordered(self.weight)[:, :, 0, 0].t().unsqueeze(0) * styles.unsqueeze(2)  # [B, C_in, C_out]
         return torch.bmm(_nhwc(x).reshape(batch, height * width, -1), weight)
 
 
@@ -136,7 +152,8 @@ class StyledConv(nn.Module):
         batch, _, height, width = x.shape
         out = self.conv(x, w)
         dense = out.ndim == 4  # NCHW from the dense 4×4 conv; else [B, H·W, C] channels_last data
-        bias = self.bias if dense else self.bias.view(1, 1, -1)
+        bias = self.conv.ordered(self.bias, dim=1)
+        bias = bias if dense else bias.view(1, 1, -1)
         # In place on the fresh conv output (never on a view: autograd would add CopySlices, which costs
         # more than the whole forward pass); none of these backward passes needs the input they overwrite.
         if noise_mode == "const":
@@ -171,14 +188,13 @@ class HaarIDWT(nn.Module):
         return (col[:, :, None] * row[:, None, :]).reshape(4, 4)
 
     def forward(self, x: torch.Tensor, scales: torch.Tensor | None = None) -> torch.Tensor:
-        """x [B, 4C, H, W] with channels [LL of C | (LH, HL, HH) interleaved per channel]; optional per-channel
-        `scales` [B, 4C] multiply x first (the up block's modulation). Returns channels_last [B, C, 2H, 2W]."""
+        """x [B, 4C, H, W] channels_last with channels in `band_minor_order` (LL, LH, HL, HH of each channel);
+        optional `scales` [B, 4C] (same order) multiply x first. Returns channels_last [B, C, 2H, 2W]."""
         batch, channels4, height, width = x.shape
         c = channels4 // 4
+        bands = _nhwc(x).view(batch, height, width, c, 4)
         if scales is not None:
-            x = x * scales[:, :, None, None]
-        xl = _nhwc(x)
-        bands = torch.cat([xl[..., :c].unsqueeze(-1), xl[..., c:].unflatten(-1, (c, 3))], dim=-1)  # [B,H,W,C,4]
+            bands = bands * scales.view(batch, 1, 1, c, 4)
         pix = torch.matmul(bands, self.kernel())  # [B, H, W, C, 4=(a,b)]
         out = pix.view(batch, height, width, c, 2, 2).permute(0, 1, 4, 2, 5, 3)  # [B, H, a, W, b, C]
         return _nchw(out.reshape(batch, 2 * height, 2 * width, c))
@@ -194,9 +210,10 @@ class UpBlock(nn.Module):
         self.conv1 = StyledConv(in_ch // 4, out_ch, resolution, depthwise=True)
         self.conv2 = StyledConv(out_ch, out_ch, resolution, depthwise=True)
         self.to_img = ToImage(out_ch) if with_to_img else None
+        self.register_buffer("up_order", band_minor_order(in_ch), persistent=False)
 
     def forward(self, x: torch.Tensor, w_up: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, noise_mode: str):
-        x = self.idwt(x, self.up(w_up))
+        x = self.idwt(x, self.up(w_up).index_select(1, self.up_order))
         x = self.conv1(x, w1, noise_mode)
         return self.conv2(x, w2, noise_mode)
 
@@ -211,7 +228,7 @@ class ToImage(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         batch, _, height, width = x.shape
-        out = self.conv(x, w).add_(self.bias.view(1, 1, -1))
+        out = self.conv(x, w).add_(self.conv.ordered(self.bias, dim=1).view(1, 1, -1))
         return _nchw(out.view(batch, height, width, -1))
 
 
@@ -248,6 +265,10 @@ class MobileSynthesis(nn.Module):
             UpBlock(CHANNELS[k], CHANNELS[k + 1], 8 * 2**k, with_to_img=k == NUM_BLOCKS - 1) for k in range(NUM_BLOCKS)
         )
         self.idwt = HaarIDWT()
+        # Every layer that feeds an IDWT emits its channels band-minor (see `band_minor_order`).
+        feeders = [self.conv1.conv] + [block.conv2.conv for block in self.layers[:-1]] + [self.layers[-1].to_img.conv]
+        for conv in feeders:
+            conv.out_order = band_minor_order(conv.weight.shape[0])
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         if noise_mode not in NOISE_MODES:
