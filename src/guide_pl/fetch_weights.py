@@ -8,6 +8,7 @@ is checked, and the four IR files are extracted into `checkpoints/mobilestylegan
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -103,8 +104,7 @@ def fetch_mobilestylegan(
                 for name, expected in MOBILESTYLEGAN_FILES.items():
                     target = tmp / name
                     with archive.open(f"random_face/data/{name}") as src, open(target, "wb") as dst:
-                        for block in iter(lambda: src.read(1 << 20), b""):  # noqa: B023 — used immediately
-                            dst.write(block)
+                        shutil.copyfileobj(src, dst, 1 << 20)
                     if sha256_of(target) != expected:
                         raise FetchError(f"random_face/data/{name} in {wheel} has an unexpected sha256")
                     staged[name] = target
