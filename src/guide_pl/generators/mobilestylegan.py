@@ -421,9 +421,10 @@ class MobileStyleGAN(FaceGenerator):
     """FFHQ MobileStyleGAN (1024², W+ of 23 × 512) loaded from the `random-face` IR in `checkpoint_dir`.
 
     `synthesis_parameters()` returns every synthesis weight (constant input, modulation affines, depthwise and
-    pointwise/dense conv weights, biases, to_img): 8.0M floats. Frozen buffers: baked noise maps and their
-    strengths, Haar taps. `w_avg` is the mean of Map(z) over `w_avg_samples` seeded z, cached in
-    `checkpoint_dir/w_avg.pt`.
+    pointwise/dense conv weights, biases, to_img): 93 tensors, 7.3M floats. Frozen buffers: the 15 baked noise
+    maps (0.7M floats) and their strengths, Haar taps, channel orders. The mapping network (2.1M) is frozen.
+    `w_avg` is the mean of Map(z) over `w_avg_samples` seeded z, cached in `checkpoint_dir/w_avg.pt`.
+    Typical ‖Map(z) − w_avg‖₂ (1000 z): 9.83 for one w, 47.2 (= √23 · 9.83) over the whole W+.
     """
 
     def __init__(
