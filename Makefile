@@ -14,6 +14,8 @@ install:
 	# torch first, pinned: the package's own range is then already satisfied and pulls nothing else.
 	$(BIN)/python -m pip install "torch==$(TORCH_VERSION)"
 	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/guide-pl fetch-weights mobilestylegan
+	$(BIN)/guide-pl fetch-weights lpips
 	@if $(BIN)/python -m pip show torchvision >/dev/null 2>&1; then \
 		echo "torchvision got installed: it breaks torchmetrics/lightning with this torch build" >&2; exit 1; fi
 
@@ -27,7 +29,7 @@ lint:
 	$(BIN)/ruff check src tests
 
 bench:
-	$(BIN)/python -m guide_pl.bench
+	THP_MEM_ALLOC_ENABLE=1 $(BIN)/python -m guide_pl.bench --out experiments/bench/mobilestylegan.json
 
 clean:
 	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache

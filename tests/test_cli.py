@@ -29,7 +29,7 @@ def test_unknown_key_exits_with_message(capsys):
 
 
 def test_missing_latent_file_exits_with_message(tmp_path, capsys):
-    code = main(["unlearn", "scenario=latent", f"scenario.latent_path={tmp_path}/none.pt",
+    code = main(["unlearn", "generator=tiny", "scenario=latent", f"scenario.latent_path={tmp_path}/none.pt",
                  f"run.root={tmp_path}", "trainer.progress_bar=false"])
     assert code == 2
     assert "does not exist" in capsys.readouterr().err

@@ -7,8 +7,13 @@ from guide_pl.config import ConfigError, load_config
 
 def test_defaults_and_groups():
     cfg = load_config()
-    assert cfg.generator.name == "tiny" and cfg.method.name == "guide"
-    assert cfg.method.d == 30.0 and cfg.method.alpha_max == 15.0 and cfg.method.lr == 1e-4
+    assert cfg.generator.name == "mobilestylegan" and cfg.method.name == "guide"
+    # The embedded default scales the UFO distances to its latent space ...
+    assert cfg.method.distance_unit == "typical" and cfg.method.d == 0.4 and cfg.trainer.max_steps == 40
+    # ... while other generators keep the paper's values (§4.1).
+    paper = load_config(["generator=tiny"])
+    assert paper.method.d == 30.0 and paper.method.alpha_max == 15.0 and paper.method.lr == 1e-4
+    assert paper.method.distance_unit == "absolute" and paper.trainer.max_steps == 1000
     base = load_config(["method=baseline"])
     assert base.method.target == "average" and not base.method.use_adjacency and not base.method.use_global
 

@@ -12,6 +12,7 @@ from typing import Optional
 import torch
 
 from .config import ConfigError, load_config, to_yaml
+from .fetch_weights import FetchError
 
 log = logging.getLogger("guide_pl")
 
@@ -46,7 +47,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         elif args.command == "fetch-weights":
             path = fetch_weights_command(args.name)
             print(f"weights ready in {path}")
-    except (ConfigError, FileNotFoundError, KeyError, TypeError, ValueError, FloatingPointError) as error:
+    except (ConfigError, FileNotFoundError, KeyError, TypeError, ValueError, FloatingPointError, FetchError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"guide-pl: error: {message}", file=sys.stderr)
         return 2

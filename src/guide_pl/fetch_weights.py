@@ -116,7 +116,14 @@ def fetch_mobilestylegan(
     return folder
 
 
-FETCHERS: dict[str, Callable[[], Path]] = {"mobilestylegan": fetch_mobilestylegan}
+def fetch_lpips() -> Path:
+    """LPIPS v0.1 linear weights from the lpips wheel on PyPI (the VGG16 ImageNet weights are the user's)."""
+    from .faces.lpips_vgg import fetch_lpips_linear
+
+    return fetch_lpips_linear()
+
+
+FETCHERS: dict[str, Callable[[], Path]] = {"mobilestylegan": fetch_mobilestylegan, "lpips": fetch_lpips}
 
 
 def fetch_weights(name: str) -> Path:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..atomic import torch_save
 from ..fetch_weights import MOBILESTYLEGAN_KEYS, mobilestylegan_dir
 from ..weights import locate, sha256_of
 from .base import NOISE_MODES, FaceGenerator
@@ -405,18 +405,6 @@ def load_from_ir(mapping: MobileMapping, synthesis: MobileSynthesis, mapping_xml
 # ---------------------------------------------------------------------------------------------------------
 # The generator
 # ---------------------------------------------------------------------------------------------------------
-def _atomic_torch_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class MobileStyleGAN(FaceGenerator):
     """FFHQ MobileStyleGAN (1024², W+ of 23 × 512) loaded from the `random-face` IR in `checkpoint_dir`.
 
@@ -468,7 +456,7 @@ class MobileStyleGAN(FaceGenerator):
                 pass
         w_avg = self.estimate_w_avg(num_samples=num_samples, seed=seed)
         try:
-            _atomic_torch_save({**meta, "w_avg": w_avg}, path)
+            torch_save({**meta, "w_avg": w_avg}, path)
         except OSError:
             pass  # read-only checkpoint folder: keep the value in memory
         return w_avg
