@@ -64,6 +64,17 @@ def test_reduced_encoder_matches_official():
     assert (w - ref["w"]).abs().max() < TOLERANCE
 
 
+def test_real_config_encoder_matches_official():
+    """Real config (18 styles, 256² input, 267M parameters) against the official forward, in CI."""
+    ref = official("psp_encoder_official.pt")
+    x = seeded_inputs("psp256", (2, 3, 256, 256))
+    assert torch.allclose(x.sum(), ref["psp256_sum"])
+    inverter = psp_from_checkpoint(seeded_checkpoint(18), "<seeded>")
+    with torch.no_grad():
+        w = inverter.invert(x, SimpleNamespace(num_ws=18, w_dim=512))
+    assert (w - ref["w"]).abs().max() < TOLERANCE
+
+
 @slow
 def test_psp_ffhq_encode_layout_matches_official(tmp_path):
     """Real config (18 styles, 256² input) through a psp_ffhq_encode.pt-layout file and the registry."""
