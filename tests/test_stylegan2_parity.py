@@ -4,7 +4,6 @@ on deterministic weights (tests/fixtures/stylegan2/NOTES.md says how the fixture
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from stylegan2_weights import fill_seeded, seeded_rosinality_state
 FIXTURES = Path(__file__).parent / "fixtures" / "stylegan2"
 SMALL = torch.load(FIXTURES / "small_official.pt", weights_only=True)
 IMAGE_TOL, W_TOL = 1e-3, 1e-4
-slow = pytest.mark.skipif(os.environ.get("GUIDE_PL_SLOW") != "1", reason="slow check: set GUIDE_PL_SLOW=1")
 
 
 def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -41,10 +41,6 @@ class IdentityReport:
     photos: list[PhotoResult] = field(default_factory=list)
 
 
-def _descriptor(judge: Any, image: torch.Tensor) -> torch.Tensor:
-    return torch.as_tensor(judge.describe(image).descriptor, dtype=torch.float64).unsqueeze(0)
-
-
 @torch.no_grad()
 def render(generator: FaceGenerator, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
     """Full-resolution images of `ws`, one latent at a time (bounded memory), on the CPU."""

@@ -286,6 +286,7 @@ def unlearn(cfg: DictConfig) -> Path:
         metrics.update(evaluate(cfg, judge, module, data, photos, run_dir, progress))
     metrics["seconds_total"] = time.perf_counter() - started
     atomic.write_json(run_dir / "metrics.json", metrics)
+    log_to_wandb(cfg, trainer, metrics, run_dir)
     print("[5/5] done")
     print(summary_table(metrics, run_dir))
     return run_dir
@@ -366,10 +367,20 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
     rows.append(list(render(unlearned, samples, noise)))
     labels = ["photo", "G_s(w)", "target G_s(w_t)", "G_u(w)"] + (["G_u(re-inverted)"] if reinverted is not None
                                                                    else [])
-    if not cfg.logger.log_photos and photos:
-        pass  # the grid stays in the run folder; nothing is uploaded unless logger.log_photos is set
     save_grid(rows, run_dir / "grid.png", cell_size=192, labels=labels)
     return out
+
+
+def log_to_wandb(cfg: DictConfig, trainer: Any, metrics: dict[str, Any], run_dir: Path) -> None:
+    """Numbers go to wandb when it is on; the grid (real photos) only with logger.log_photos=true."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    for logger in trainer.loggers:
+        if isinstance(logger, WandbLogger):
+            numbers = {f"eval/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and v is not None}
+            logger.experiment.summary.update(numbers)
+            if cfg.logger.log_photos and (run_dir / "grid.png").is_file():
+                logger.log_image("eval/grid", [str(run_dir / "grid.png")])
 
 
 def summary_table(metrics: dict[str, Any], run_dir: Path) -> str:
