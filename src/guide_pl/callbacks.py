@@ -10,7 +10,7 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 
-from .atomic import torch_save
+from .atomic import torch_save, write_text
 
 
 class StepTimer(pl.Callback):
@@ -138,8 +138,6 @@ class IdentityCurve(pl.Callback):
             row["photo_distance"] = comparisons[0].distance
             row["photo_recognised"] = sum(c.same_person for c in comparisons) / len(comparisons)
         self.rows.append(row)
-        from .atomic import write_text
-
         lines = [",".join(self.COLUMNS)]
         lines += [",".join(f"{r[c]:.6g}" if c in r else "" for c in self.COLUMNS) for r in self.rows]
         write_text(self.path, "\n".join(lines) + "\n")

@@ -14,8 +14,6 @@ import torch
 from .config import ConfigError, load_config, to_yaml
 from .fetch_weights import FetchError
 
-log = logging.getLogger("guide_pl")
-
 
 def fetch_weights_command(name: str) -> Path:
     """Download and verify the weights registered as `name` (e.g. mobilestylegan)."""

@@ -51,23 +51,18 @@ def render(generator: FaceGenerator, ws: torch.Tensor, noise_mode: str = "const"
 @torch.no_grad()
 def identity_report(
     judge: Any,
-    source: FaceGenerator,
-    unlearned: FaceGenerator,
-    w_u: torch.Tensor,
-    w_others: torch.Tensor,
+    before: torch.Tensor,
+    after: torch.Tensor,
     photos: Sequence[torch.Tensor] = (),
     photo_names: Sequence[str] = (),
-    noise_mode: str = "const",
 ) -> IdentityReport:
-    """ID and ID_others (paper definitions) and, when photos are given (x_u first, then each x_o, aligned like
-    the generator), the fraction of photos the judge still matches to G_s(w) before and G_u(w) after."""
-    latents = torch.cat([w_u, w_others]) if w_others.numel() else w_u
-    before = render(source, latents, noise_mode)
-    after = render(unlearned, latents, noise_mode)
+    """ID and ID_others (paper definitions) from G_s(w) `before` and G_u(w) `after` of [w_u, *w_others], and,
+    when photos are given (x_u first, then each x_o, aligned like the generator), the fraction of photos the
+    judge still matches to G_s(w) before and G_u(w) after."""
     id_metric, others_metric = IdentitySimilarity(), IdentitySimilarity()
     rec_before, rec_after = RecognitionRate(judge.threshold), RecognitionRate(judge.threshold)
     results = []
-    for i in range(latents.shape[0]):
+    for i in range(before.shape[0]):
         desc_before, desc_after = judge.describe(before[i]), judge.describe(after[i])
         (id_metric if i == 0 else others_metric).update(
             torch.as_tensor(desc_before.descriptor).unsqueeze(0), torch.as_tensor(desc_after.descriptor).unsqueeze(0)
@@ -83,7 +78,7 @@ def identity_report(
                 PhotoResult(name, cmp_before.distance, cmp_after.distance, cmp_before.same_person,
                             cmp_after.same_person)
             )
-    has_others = latents.shape[0] > 1
+    has_others = before.shape[0] > 1
     return IdentityReport(
         id=float(id_metric.compute()),
         id_others=float(others_metric.compute()) if has_others else None,

@@ -71,7 +71,7 @@ class GuideModule(pl.LightningModule):
         self.register_buffer("w_u", w_u)
         # Eq. 3 (or the ablation targets): fixed for the whole run.
         self.register_buffer("w_t", target_latent(w_u, self.source.w_avg, settings.target, settings.d))
-        self._target_cache: Optional[tuple[torch.Tensor, torch.Tensor]] = None
+        self._target_cache: Optional[torch.Tensor] = None  # G_s features of w_t (w_t never changes)
         self.automatic_optimization = False
 
     # -- modes --------------------------------------------------------------------------------------------
@@ -126,9 +126,9 @@ class GuideModule(pl.LightningModule):
         noise_mode = self.settings.noise_mode
         if first_index != 0 or noise_mode == "random":
             return self.source.features(ws_s, noise_mode)
-        if self._target_cache is None or self._target_cache[0].device != ws_s.device:
-            self._target_cache = (self.source.features(ws_s[:1], noise_mode), ws_s[:1].clone())
-        cached = self._target_cache[0]
+        if self._target_cache is None or self._target_cache.device != ws_s.device:
+            self._target_cache = self.source.features(ws_s[:1], noise_mode)
+        cached = self._target_cache
         if ws_s.shape[0] == 1:
             return cached
         return torch.cat([cached, self.source.features(ws_s[1:], noise_mode)])

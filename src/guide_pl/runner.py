@@ -322,7 +322,10 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
     ev, noise = cfg.evaluation, cfg.generator.noise_mode
     source, unlearned = module.source, module.unlearned.eval()
     names = [p.name for p in data.photo_paths]
-    report = identity_report(judge, source, unlearned, data.w_u, data.w_others, photos, names, noise)
+    # G_s and G_u on [w_u, *w_others], rendered once for the identity metrics and the grid.
+    latents = torch.cat([data.w_u, data.w_others])
+    before, after = render(source, latents, noise), render(unlearned, latents, noise)
+    report = identity_report(judge, before, after, photos, names)
     out: dict[str, Any] = {
         "id": report.id,
         "id_others": report.id_others,
@@ -353,10 +356,8 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
                                                    noise_mode=noise, truncation_psi=cfg.generator.truncation_psi)
 
     # grid.png: photo | G_s(w) | target G_s(w_t) | G_u(w) per latent, then random samples before / after.
-    latents = torch.cat([data.w_u, data.w_others])
     targets = target_latent(latents, source.w_avg.cpu(), cfg.method.target, module.settings.d)
-    before, target, after = (render(g, w, noise) for g, w in
-                             ((source, latents), (source, targets), (unlearned, latents)))
+    target = render(source, targets, noise)
     rows = [[photos[i] if i < len(photos) else None, before[i], target[i], after[i]] for i in range(len(latents))]
     if reinverted is not None:
         rows[0].append(reinverted)
