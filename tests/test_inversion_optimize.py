@@ -143,3 +143,14 @@ def test_weight_change_changes_fingerprint(tiny, tmp_path):
         generator.synthesis.torgbs[-1].weight[0, 0, 0, 0] += 1e-3  # one weight of the last layer
     assert module_fingerprint(generator) != before
     assert module_fingerprint(build_generator("tiny", loss_resolution=16)) != before  # plain attribute
+
+
+def test_w_space_inversion_keeps_one_w_per_photo(tiny, target):
+    ws = OptimizationInverter(steps=20, lr=0.1, latent_space="w", progress=False).invert(target, tiny)
+    assert ws.shape == (2, tiny.num_ws, tiny.w_dim)
+    assert torch.equal(ws, ws[:, :1].expand_as(ws))  # every W+ row is the same w
+    # The targets come from single w's (Map(z)), so one w per photo can fit them.
+    start = _mse(tiny, tiny.w_avg.expand(2, tiny.num_ws, tiny.w_dim), target)
+    assert (start / _mse(tiny, ws, target)).min().item() > 3
+    with pytest.raises(ValueError, match="latent_space"):
+        OptimizationInverter(latent_space="z")

@@ -125,6 +125,14 @@ def test_interface_and_w_avg_cache(gen, weights_dir):
     assert (w.mean(0) - gen.w_avg).norm() < 0.1 * (w - gen.w_avg).norm(dim=1).mean()
     params = {id(p) for p in gen.synthesis_parameters()}
     assert params == {id(p) for p in gen.synthesis.parameters()} and len(params) > 0
+    # Stages 4², 8², …, 512² (the last UpBlock's to_img feeds the IDWT to 1024²) split the parameters exactly.
+    stages = gen.synthesis_stages()
+    assert [res for res, _ in stages] == [4, 8, 16, 32, 64, 128, 256, 512]
+    staged = [id(p) for _, ps in stages for p in ps]
+    assert len(staged) == len(set(staged)) and set(staged) == params
+    input_side = {id(p) for p in gen.synthesis_parameters(max_resolution=64)}
+    assert input_side == {id(p) for p in [*gen.synthesis.input.parameters(), *gen.synthesis.conv1.parameters(),
+                                          *gen.synthesis.layers[:4].parameters()]}
     assert not any(p.requires_grad for p in gen.mapping.parameters())
     with pytest.raises(ValueError, match="expected"):
         gen.synthesis(torch.zeros(1, 7, 512))

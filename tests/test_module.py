@@ -149,3 +149,27 @@ def test_rejects_several_source_latents(tiny):
     loss = LocalLoss(PixelL2(), None)
     with pytest.raises(ValueError, match="one identity"):
         GuideModule(tiny, tiny.map(torch.randn(2, 64)), loss)
+
+
+def test_stages_partition_the_synthesis_parameters(tiny):
+    stages = tiny.synthesis_stages()
+    assert [res for res, _ in stages] == [4, 8, 16]
+    ids = [id(p) for _, params in stages for p in params]
+    assert len(ids) == len(set(ids))  # no parameter in two stages
+    assert set(ids) == {id(p) for p in tiny.synthesis.parameters()}  # and none left out
+
+
+def test_input_side_training_changes_only_low_resolution_stages(tiny):
+    module, data = make_module(tiny, trainable_max_resolution=8)
+    trainable = {id(p) for res, params in module.unlearned.synthesis_stages() if res <= 8 for p in params}
+    frozen = {id(p) for res, params in module.unlearned.synthesis_stages() if res > 8 for p in params}
+    assert {id(p) for p in module.unlearned.parameters() if p.requires_grad} == trainable
+    optimised = {id(p) for group in module.configure_optimizers().param_groups for p in group["params"]}
+    assert optimised == trainable
+    before = {id(p): p.detach().clone() for p in module.unlearned.synthesis.parameters()}
+    fit(module, data, steps=2)
+    after = {id(p): p for p in module.unlearned.synthesis.parameters()}
+    assert all(torch.equal(before[i], after[i]) for i in frozen)
+    assert any(not torch.equal(before[i], after[i]) for i in trainable)
+    with pytest.raises(ValueError, match=r"resolution ≤ 2; its stages: \[4, 8, 16\]"):
+        make_module(tiny, trainable_max_resolution=2)

@@ -54,6 +54,10 @@ def test_gradients_flow_through_unfused_training_path() -> None:
     image.square().mean().backward()
     grads = [p.grad for p in generator.synthesis_parameters()]
     assert all(g is not None for g in grads) and any(g.abs().sum() > 0 for g in grads)
+    stages = generator.synthesis_stages()  # one stage per block, 4² up to the output resolution
+    assert [res for res, _ in stages] == generator.synthesis.block_resolutions
+    staged = [id(p) for _, ps in stages for p in ps]
+    assert sorted(staged) == sorted(id(p) for p in generator.synthesis.parameters())
     assert torch.equal(generator.w_avg, w_avg)  # w̄ stays the checkpoint's, even in train mode
 
 

@@ -55,6 +55,8 @@ class MethodConfig:
     lambda_global: float = 1.0
     reduction: str = "mean"  # mean (Eqs. 7–8) | sum (the official code)
     lr: float = 1e-4
+    # null: train the whole synthesis network (the paper); N: only its stages with output resolution ≤ N.
+    trainable_max_resolution: Optional[int] = None
 
 
 @dataclass

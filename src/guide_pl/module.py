@@ -28,6 +28,9 @@ class GuideSettings:
     use_adjacency: bool = True
     use_global: bool = True
     lr: float = 1e-4
+    # None trains the whole synthesis network (the paper); an int trains only the stages whose output
+    # resolution is ≤ it (cheaper backward on CPU).
+    trainable_max_resolution: Optional[int] = None
     noise_mode: str = "const"
     truncation_psi: float = 1.0
     # Latents per generator pass; None follows the device (all at once on GPU, one at a time on CPU, where
@@ -62,7 +65,7 @@ class GuideModule(pl.LightningModule):
         self.settings = settings
         self.source = generator.eval().requires_grad_(False)
         self.unlearned = copy.deepcopy(generator).requires_grad_(False)
-        for param in self.unlearned.synthesis_parameters():
+        for param in self.unlearned.synthesis_parameters(settings.trainable_max_resolution):
             param.requires_grad_(True)
         self.local_loss = local_loss.eval().requires_grad_(False)
         w_u = self.source.as_wplus(w_u.detach().to(self.source.w_avg)).contiguous()
@@ -83,7 +86,8 @@ class GuideModule(pl.LightningModule):
         return self
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.unlearned.synthesis_parameters(), lr=self.settings.lr)
+        trainable = [p for p in self.unlearned.synthesis.parameters() if p.requires_grad]
+        return torch.optim.Adam(trainable, lr=self.settings.lr)
 
     @property
     def num_adjacent(self) -> int:

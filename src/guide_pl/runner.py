@@ -70,6 +70,7 @@ def guide_settings(cfg: DictConfig, scale: float = 1.0):
         use_adjacency=m.use_adjacency,
         use_global=m.use_global,
         lr=m.lr,
+        trainable_max_resolution=m.trainable_max_resolution,
         noise_mode=cfg.generator.noise_mode,
         truncation_psi=cfg.generator.truncation_psi,
         chunk_size=cfg.trainer.chunk_size,

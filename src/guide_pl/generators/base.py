@@ -78,9 +78,28 @@ class FaceGenerator(nn.Module):
         return self.synthesis(self.as_wplus(ws), noise_mode=noise_mode)
 
     # -- training --------------------------------------------------------------------------------------
-    def synthesis_parameters(self) -> Iterator[nn.Parameter]:
-        """The parameters GUIDE fine-tunes (the synthesis network); everything else stays frozen."""
-        return self.synthesis.parameters()
+    def synthesis_stages(self) -> list[tuple[int, list[nn.Parameter]]]:
+        """The synthesis parameters as (output resolution, parameters) stages from input to output: the
+        synthesis network's own `stages()` when it has one, else one stage at the full resolution."""
+        stages = getattr(self.synthesis, "stages", None)
+        if stages is None:
+            return [(self.resolution, list(self.synthesis.parameters()))]
+        return stages()
+
+    def synthesis_parameters(self, max_resolution: Optional[int] = None) -> Iterator[nn.Parameter]:
+        """The parameters GUIDE fine-tunes: all of the synthesis network, or only its stages whose output
+        resolution is ≤ `max_resolution` (the cheaper input-side layers); everything else stays frozen."""
+        if max_resolution is None:
+            return self.synthesis.parameters()
+        stages = self.synthesis_stages()
+        chosen = [params for resolution, params in stages if resolution <= max_resolution]
+        if not chosen:
+            available = sorted({resolution for resolution, _ in stages})
+            raise ValueError(
+                f"no synthesis stage of {type(self).__name__} has output resolution ≤ {max_resolution}; "
+                f"its stages: {available}"
+            )
+        return (param for params in chosen for param in params)
 
     @torch.no_grad()
     def estimate_w_avg(self, num_samples: int = 10_000, seed: int = 0, batch_size: int = 1000) -> torch.Tensor:

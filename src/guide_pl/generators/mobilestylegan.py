@@ -283,6 +283,11 @@ class MobileSynthesis(nn.Module):
         freq = self.layers[-1].to_img(x, ws[:, NUM_WS - 1])  # [B, 12, 512, 512]: LL RGB, then (LH,HL,HH) per RGB
         return self.idwt(freq).contiguous()
 
+    def stages(self) -> list[tuple[int, list[nn.Parameter]]]:
+        """(output resolution, parameters) from input to output: 4² (input, conv1), then each UpBlock."""
+        first = [*self.input.parameters(), *self.conv1.parameters()]
+        return [(4, first)] + [(8 * 2**k, list(block.parameters())) for k, block in enumerate(self.layers)]
+
 
 def wplus_from_authors_layout(ws_authors: torch.Tensor) -> torch.Tensor:
     """Convert W+ [B, 23, 512] indexed as in the authors' MobileSynthesisNetwork to this module's layout."""

@@ -341,6 +341,10 @@ class SynthesisNetwork(nn.Module):
                 self.num_ws += block.num_torgb
             setattr(self, f"b{res}", block)
 
+    def stages(self) -> list[tuple[int, list[nn.Parameter]]]:
+        """(output resolution, parameters) of each synthesis block, from 4² up."""
+        return [(res, list(getattr(self, f"b{res}").parameters())) for res in self.block_resolutions]
+
     def forward(
         self, ws: torch.Tensor, noise_mode: str = "const", fused_modconv: Optional[bool] = None
     ) -> torch.Tensor:

@@ -125,6 +125,15 @@ class TinySynthesis(nn.Module):
             rgb = F.interpolate(rgb, scale_factor=2, mode="bilinear", align_corners=False) + torgb(x, ws[:, 2 * k + 1])
         return torch.tanh(rgb)
 
+    def stages(self) -> list[tuple[int, list[nn.Parameter]]]:
+        """(output resolution, parameters) from input to output: 4² (const, layer, toRGB), then each block."""
+        first = [self.const, *self.layer4.parameters(), *self.torgb4.parameters()]
+        blocks = [
+            (4 * 2**k, [*block.parameters(), *torgb.parameters()])
+            for k, (block, torgb) in enumerate(zip(self.blocks, self.torgbs), start=1)
+        ]
+        return [(4, first), *blocks]
+
 
 class TinyGenerator(FaceGenerator):
     """Seeded random-weight StyleGAN2-style generator; its w_avg is estimated from 10,000 z at build."""

@@ -18,6 +18,7 @@ from ..generators.base import NOISE_MODES, FaceGenerator
 from .base import INVERTERS, Inverter
 from .fingerprint import module_fingerprint
 
+LATENT_SPACES = ("wplus", "w")
 StepCallback = Callable[[int, torch.Tensor, dict[str, float]], None]
 
 
@@ -57,9 +58,11 @@ class OptimizationInverter(Inverter):
 
     `perceptual`: a distance module (x, y) → [B] or a PERCEPTUAL_NETS name. `identity`: a distance module
     (x, y) → [B] (e.g. CosineIdentityDistance) or an IDENTITY_NETS name (wrapped in CosineIdentityDistance).
-    Terms that are None or weighted 0 are skipped. `latent_noise` > 0 adds StyleGAN2's ramped-down noise to
-    W+ during the first `noise_ramp` of the steps (scaled by the per-row typical ‖w − w̄‖), drawn from a
-    torch.Generator seeded with `seed`; `noise_mode="random"` synthesis noise is seeded from it too.
+    Terms that are None or weighted 0 are skipped. `latent_space`: "wplus" optimises every W+ row freely; "w"
+    optimises one w per photo (all rows equal: the mapping network's own space, as its samples).
+    `latent_noise` > 0 adds StyleGAN2's ramped-down noise to W+ during the first `noise_ramp` of the steps
+    (scaled by the per-row typical ‖w − w̄‖), drawn from a torch.Generator seeded with `seed`;
+    `noise_mode="random"` synthesis noise is seeded from it too.
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class OptimizationInverter(Inverter):
         latent_noise: float = 0.0,
         noise_ramp: float = 0.75,
         noise_mode: str = "const",
+        latent_space: str = "wplus",
         seed: int = 0,
         progress: bool = True,
         callback: StepCallback | None = None,
@@ -84,6 +88,8 @@ class OptimizationInverter(Inverter):
             raise ValueError(f"steps must be ≥ 1, got {steps}")
         if noise_mode not in NOISE_MODES:
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        if latent_space not in LATENT_SPACES:
+            raise ValueError(f"latent_space must be one of {LATENT_SPACES}, got {latent_space!r}")
         if isinstance(perceptual, str):
             perceptual = build_perceptual(perceptual)
         if isinstance(identity, str):
@@ -95,6 +101,7 @@ class OptimizationInverter(Inverter):
         self.lr_rampup, self.lr_rampdown = float(lr_rampup), float(lr_rampdown)
         self.latent_noise, self.noise_ramp = float(latent_noise), float(noise_ramp)
         self.noise_mode, self.seed = noise_mode, int(seed)
+        self.latent_space = latent_space
         self.progress, self.callback = progress, callback
 
     def settings(self) -> dict[str, Any]:
@@ -112,6 +119,7 @@ class OptimizationInverter(Inverter):
             "latent_noise": self.latent_noise,
             "noise_ramp": self.noise_ramp,
             "noise_mode": self.noise_mode,
+            "latent_space": self.latent_space,
             "seed": self.seed,
         }
 
@@ -155,7 +163,8 @@ class OptimizationInverter(Inverter):
             # StyleGAN2's w_std is the RMS ‖w − w̄‖ of one w; ours is the per-row share of the W+ distance.
             w_row_std = generator.typical_distance() / math.sqrt(generator.num_ws)
 
-        ws = generator.w_avg.detach().to(device).expand(batch, generator.num_ws, generator.w_dim).clone()
+        rows = generator.num_ws if self.latent_space == "wplus" else 1
+        ws = generator.w_avg.detach().to(device).expand(batch, rows, generator.w_dim).clone()
         ws.requires_grad_(True)
         optimizer = torch.optim.Adam([ws], lr=self.lr, betas=(0.9, 0.999))
         target = None
@@ -165,11 +174,11 @@ class OptimizationInverter(Inverter):
                 t = step / self.steps
                 for group in optimizer.param_groups:
                     group["lr"] = self.lr * learning_rate_factor(t, self.lr_rampup, self.lr_rampdown)
-                latents = ws
+                latents = ws.expand(batch, generator.num_ws, generator.w_dim)
                 if self.latent_noise > 0:
                     scale = w_row_std * self.latent_noise * max(0.0, 1.0 - t / self.noise_ramp) ** 2
                     noise = torch.randn(ws.shape, generator=rng, device=device, dtype=ws.dtype)
-                    latents = ws + noise * scale
+                    latents = latents + noise * scale
                 generated = generator.resize_for_loss(generator(latents, noise_mode=self.noise_mode))
                 if target is None:
                     target = resize_to(images.to(device=device, dtype=generated.dtype), generated.shape[-2:])
@@ -184,8 +193,12 @@ class OptimizationInverter(Inverter):
                     values["loss"] = loss.item() / batch
                     bar.set_postfix(values)
                     if callback is not None:
-                        callback(step, ws.detach(), values)
-        return ws.detach()
+                        callback(step, self._as_wplus(ws, generator), values)
+        return self._as_wplus(ws, generator)
+
+    @staticmethod
+    def _as_wplus(ws: torch.Tensor, generator: FaceGenerator) -> torch.Tensor:
+        return ws.detach().expand(ws.shape[0], generator.num_ws, generator.w_dim).clone()
 
 
 # Registered as the class itself so build_inverter("optimize", ...) checks options against __init__.
