@@ -10,6 +10,7 @@ from typing import Any, Optional
 import pytorch_lightning as pl
 import torch
 
+from .frozen import FrozenSubmodules
 from .generators.base import NOISE_MODES, FaceGenerator
 from .losses import LocalLoss, LossWeights, adjacency_offsets, sample_coefficients
 from .ufo import target_latent
@@ -47,12 +48,14 @@ class GuideSettings:
             raise ValueError("num_adjacent and num_global must be ≥ 0")
 
 
-class GuideModule(pl.LightningModule):
+class GuideModule(FrozenSubmodules, pl.LightningModule):
     """Frozen source generator G_s and its trainable copy G_u, trained on the LTU objective (Eq. 9).
 
     Each training batch holds one step's random draws (see data.StepDraws): `z_adj` [N_a, z_dim], `alpha` [N_a],
     `z_glob` [N_g, z_dim], `view_seed`. Only G_u's synthesis parameters receive gradients.
     """
+
+    frozen_submodules = ("source", "local_loss")  # G_s and the loss networks stay in eval mode
 
     def __init__(
         self,
@@ -78,13 +81,6 @@ class GuideModule(pl.LightningModule):
         self.automatic_optimization = False
 
     # -- modes --------------------------------------------------------------------------------------------
-    def train(self, mode: bool = True) -> GuideModule:
-        """Switch G_u's mode; G_s and the loss networks always stay in eval mode."""
-        super().train(mode)
-        self.source.eval()
-        self.local_loss.eval()
-        return self
-
     def configure_optimizers(self) -> torch.optim.Optimizer:
         trainable = [p for p in self.unlearned.synthesis.parameters() if p.requires_grad]
         return torch.optim.Adam(trainable, lr=self.settings.lr)

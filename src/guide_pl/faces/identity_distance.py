@@ -9,24 +9,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..frozen import FrozenSubmodules
 
-class CosineIdentityDistance(nn.Module):
+
+class CosineIdentityDistance(FrozenSubmodules):
     """(x, y) generator images in [-1, 1] → per-sample 1 − cos(E(crop(x)), E(crop(y))), shape [B].
 
     `crop` maps generator images to the embedder's input (e.g. an FFHQ-aligned 1024² image → a 112² or 150²
     face chip); it must be differentiable so the loss reaches the generator.
     """
 
+    frozen_submodules = ("embedder",)
+
     def __init__(self, embedder: nn.Module, crop: Optional[Callable[[torch.Tensor], torch.Tensor]] = None) -> None:
         super().__init__()
         self.embedder = embedder.eval().requires_grad_(False)
         self.crop = crop
-
-    def train(self, mode: bool = True) -> CosineIdentityDistance:
-        # The embedder stays in eval mode (BatchNorm statistics frozen) whatever the caller asks.
-        super().train(mode)
-        self.embedder.eval()
-        return self
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """Embeddings [B, D] of generator images."""

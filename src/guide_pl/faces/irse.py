@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..frozen import FrozenSubmodules
 from ..weights import WeightFile, locate, register_weight
 from .registry import IDENTITY_NETS
 
@@ -205,7 +206,7 @@ def load_backbone(factory: Callable[[], IRBackbone], path: str | os.PathLike, wh
     return backbone_from_state(factory, read_checkpoint(path, what), path, what)
 
 
-class FaceEmbedder(nn.Module):
+class FaceEmbedder(FrozenSubmodules):
     """Generator images [B, 3, H, W] in [-1, 1] → l2-normalised embeddings [B, 512], with the official crop.
 
     crop="ffhq" (FFHQ-aligned images, any size): bilinear resize to 256² (GUIDE arcface.py), rows 35:223 and
@@ -214,18 +215,14 @@ class FaceEmbedder(nn.Module):
     CurricularFace evaluation); other sizes are resized to 112² (bilinear, antialiased).
     """
 
+    frozen_submodules = ("backbone",)  # BatchNorm statistics and dropout stay frozen
+
     def __init__(self, backbone: IRBackbone, crop: str = "ffhq") -> None:
         super().__init__()
         if crop not in ("ffhq", "none"):
             raise ValueError(f"crop must be 'ffhq' or 'none', got {crop!r}")
         self.backbone = backbone.eval().requires_grad_(False)
         self.crop = crop
-
-    def train(self, mode: bool = True) -> FaceEmbedder:
-        # BatchNorm statistics and dropout stay frozen whatever the caller asks.
-        super().train(mode)
-        self.backbone.eval()
-        return self
 
     def faces(self, images: torch.Tensor) -> torch.Tensor:
         """The 112×112 face chips the backbone sees."""

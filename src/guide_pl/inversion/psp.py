@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..faces.irse import backbone_from_state, input_layer, ir_body, read_checkpoint
+from ..frozen import FrozenSubmodules
 from ..generators.base import FaceGenerator
 from ..weights import WeightFile, locate, register_weight
 from .base import INVERTERS, Inverter
@@ -104,20 +105,16 @@ class GradualStyleEncoder(nn.Module):
         return torch.stack([style(level) for style, level in zip(self.styles, levels)], dim=1)
 
 
-class PSPInverter(nn.Module, Inverter):
+class PSPInverter(FrozenSubmodules, Inverter):
     """pSp encoder as an Inverter: photos [B, 3, H, W] in [-1, 1] → W+ [B, n_styles, 512] (codes + latent_avg)."""
+
+    frozen_submodules = ("encoder",)  # its BatchNorm statistics stay frozen
 
     def __init__(self, encoder: GradualStyleEncoder, latent_avg: torch.Tensor | None) -> None:
         super().__init__()
         self.encoder = encoder.eval().requires_grad_(False)
         # None when the checkpoint was trained without start_from_latent_avg (the codes are then W+ directly).
         self.register_buffer("latent_avg", latent_avg)
-
-    def train(self, mode: bool = True) -> PSPInverter:
-        # The encoder's BatchNorm statistics stay frozen.
-        super().train(mode)
-        self.encoder.eval()
-        return self
 
     def preprocess(self, images: torch.Tensor) -> torch.Tensor:
         """Resize to 256² as pSp's transform (PIL bilinear Resize((256, 256)); antialiased bilinear here)."""

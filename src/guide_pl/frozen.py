@@ -1,0 +1,18 @@
+"""A mixin for modules that hold frozen networks which must stay in eval mode."""
+
+from __future__ import annotations
+
+from torch import nn
+
+
+class FrozenSubmodules(nn.Module):
+    """The submodules named in `frozen_submodules` stay in eval mode (frozen BatchNorm statistics, no dropout)
+    whatever mode the caller (e.g. Lightning) asks of the whole module."""
+
+    frozen_submodules: tuple[str, ...] = ()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for name in self.frozen_submodules:
+            getattr(self, name).eval()
+        return self
