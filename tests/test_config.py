@@ -9,7 +9,9 @@ def test_defaults_and_groups():
     cfg = load_config()
     assert cfg.generator.name == "mobilestylegan" and cfg.method.name == "guide"
     # The embedded default scales the UFO distances to its latent space ...
-    assert cfg.method.distance_unit == "typical" and cfg.method.d == 0.4 and cfg.trainer.max_steps == 40
+    assert cfg.method.distance_unit == "typical" and cfg.trainer.max_steps == 40
+    assert (cfg.method.d, cfg.method.alpha_max, cfg.method.lr) == (1.0, 0.5, 3e-4)
+    assert cfg.scenario.inverter.options.latent_space == "w"
     # ... while other generators keep the paper's values (§4.1).
     paper = load_config(["generator=tiny"])
     assert paper.method.d == 30.0 and paper.method.alpha_max == 15.0 and paper.method.lr == 1e-4
@@ -63,3 +65,19 @@ def test_paper_preset_restores_paper_settings_over_group_files(tmp_path):
     assert cfg.method.d == 2.0 and cfg.method.distance_unit == "typical"  # explicit keys still win
     with pytest.raises(ConfigError, match="no method preset 'fast'"):
         load_config(["method.preset=fast"])
+
+
+def test_reinversion_attacker_lays_its_options_over_the_scenario_inverter():
+    from guide_pl.runner import build_inverter
+
+    base = ["generator=tiny", "scenario=photos", "scenario.inverter.options.steps=7"]
+    own = build_inverter(load_config(base), progress=False)
+    same = build_inverter(load_config(base), progress=False, attacker=True)
+    assert (own.inner.steps, own.inner.latent_space) == (same.inner.steps, same.inner.latent_space) == (7, "wplus")
+    stronger = build_inverter(load_config([*base, "evaluation.reinversion_inverter.options.latent_space=w"]),
+                              progress=False, attacker=True)
+    assert (stronger.inner.steps, stronger.inner.latent_space) == (7, "w")
+    named = build_inverter(load_config([*base, "evaluation.reinversion_inverter.name=optimize",
+                                        "evaluation.reinversion_inverter.options.steps=3"]),
+                           progress=False, attacker=True)
+    assert (named.inner.steps, named.inner.latent_space) == (3, "wplus")  # only its own options

@@ -82,6 +82,9 @@ class EvaluationConfig:
     fid_samples: int = 64
     real_images: Optional[str] = None  # folder of real aligned faces for ΔFID_real (null: not computed)
     reinversion: bool = True
+    # The re-inversion attacker. No name: the scenario's inverter with these options laid over its own (e.g.
+    # options.latent_space=wplus for a stronger attacker with free W+ rows); a name: that inverter as given.
+    reinversion_inverter: NetConfig = field(default_factory=NetConfig)
     curve_every_n_steps: int = 10  # ID / recognition curve during training (0: off)
     grid_samples: int = 4
     seed: int = 1234

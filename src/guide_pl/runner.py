@@ -90,14 +90,19 @@ class CachedInverter(Inverter):
         return cached_invert(self.inner, images, generator, self.cache_dir)
 
 
-def build_inverter(cfg: DictConfig, progress: bool) -> Inverter:
-    """The configured inverter (optimisation by default), wrapped in the on-disk cache."""
+def build_inverter(cfg: DictConfig, progress: bool, attacker: bool = False) -> Inverter:
+    """The scenario's inverter (optimisation by default), or with `attacker` the re-inversion attacker
+    (evaluation.reinversion_inverter over it), wrapped in the on-disk cache."""
     from .inversion import build_inverter as build
 
-    opts = options(cfg.scenario.inverter.options)
-    if cfg.scenario.inverter.name == "optimize":
+    name, opts = cfg.scenario.inverter.name, options(cfg.scenario.inverter.options)
+    if attacker and cfg.evaluation.reinversion_inverter.name:
+        name, opts = cfg.evaluation.reinversion_inverter.name, {}
+    if attacker:
+        opts.update(options(cfg.evaluation.reinversion_inverter.options))
+    if name == "optimize":
         opts.setdefault("progress", progress)
-    inverter = build(cfg.scenario.inverter.name, **opts)
+    inverter = build(name, **opts)
     return CachedInverter(inverter, Path(cfg.run.root) / ".cache" / "inversions")
 
 
@@ -342,7 +347,7 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
     }
     reinverted = None
     if ev.reinversion and photos:
-        inverter = build_inverter(cfg, progress)
+        inverter = build_inverter(cfg, progress, attacker=True)
         recognised, distance, reinverted = reinversion_recognised(judge, photos[0], unlearned, inverter.invert, noise)
         out["reinversion_recognised"], out["reinversion_distance"] = recognised, distance
     if ev.fid_features:
