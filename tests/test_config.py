@@ -62,6 +62,7 @@ def test_identity_shorthand():
 def test_paper_preset_restores_paper_settings_over_group_files(tmp_path):
     cfg = load_config(["method.preset=paper", "method.d=2.0", "method.distance_unit=typical"])
     assert cfg.trainer.max_steps == 1000 and cfg.method.alpha_max == 15.0 and cfg.method.num_adjacent == 2
+    assert cfg.method.lr == 1e-4  # the generator file sets 3e-4; the preset restores the paper's
     assert cfg.method.d == 2.0 and cfg.method.distance_unit == "typical"  # explicit keys still win
     with pytest.raises(ConfigError, match="no method preset 'fast'"):
         load_config(["method.preset=fast"])
