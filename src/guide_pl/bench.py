@@ -13,13 +13,13 @@ import json
 import os
 import platform
 import resource
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from .atomic import write_json
 from .generators import build_generator
 
 
@@ -79,19 +79,6 @@ def run(
     }
 
 
-def write_json_atomic(data: dict, path: Path) -> None:
-    """Write `data` as JSON to `path` through a temporary file in the same folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv: list[str] | None = None) -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -107,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
         print("note: THP_MEM_ALLOC_ENABLE=1 is not set; large convolutions are about 2x slower without it")
     options = {"checkpoint_dir": args.checkpoint_dir} if args.checkpoint_dir else {}
     result = run(args.generator, args.batches, args.loss_resolutions, args.repeats, args.threads, options)
-    write_json_atomic(result, args.out)
+    write_json(args.out, result)
     print(f"wrote {args.out}")
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .bench import write_json_atomic
+from .atomic import write_json
 
 DEFAULT_VARIANTS = {
     "fp32, all synthesis": ("32-true", []),
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         precision, overrides = DEFAULT_VARIANTS[name]
         results[name] = time_variant(overrides, precision, args.repeats)
         print(f"{name}: {results[name]['seconds_per_step_min']:.2f} s/step", flush=True)
-    write_json_atomic(
+    write_json(
+        args.out,
         {
             "threads": args.threads,
             "torch": torch.__version__,
@@ -96,7 +97,6 @@ def main(argv: list[str] | None = None) -> None:
             "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
             "results": results,
         },
-        args.out,
     )
     print(f"wrote {args.out}")
 
