@@ -163,8 +163,9 @@ class OptimizationInverter(Inverter):
             # StyleGAN2's w_std is the RMS ‖w − w̄‖ of one w; ours is the per-row share of the W+ distance.
             w_row_std = generator.typical_distance() / math.sqrt(generator.num_ws)
 
-        rows = generator.num_ws if self.latent_space == "wplus" else 1
-        ws = generator.w_avg.detach().to(device).expand(batch, rows, generator.w_dim).clone()
+        # "w": one w [B, w_dim] per photo, broadcast to every row by generator.as_wplus.
+        shape = (batch, generator.num_ws, generator.w_dim) if self.latent_space == "wplus" else (batch, generator.w_dim)
+        ws = generator.w_avg.detach().to(device).expand(shape).clone()
         ws.requires_grad_(True)
         optimizer = torch.optim.Adam([ws], lr=self.lr, betas=(0.9, 0.999))
         target = None
@@ -174,11 +175,11 @@ class OptimizationInverter(Inverter):
                 t = step / self.steps
                 for group in optimizer.param_groups:
                     group["lr"] = self.lr * learning_rate_factor(t, self.lr_rampup, self.lr_rampdown)
-                latents = ws.expand(batch, generator.num_ws, generator.w_dim)
+                latents = ws
                 if self.latent_noise > 0:
                     scale = w_row_std * self.latent_noise * max(0.0, 1.0 - t / self.noise_ramp) ** 2
                     noise = torch.randn(ws.shape, generator=rng, device=device, dtype=ws.dtype)
-                    latents = latents + noise * scale
+                    latents = ws + noise * scale
                 generated = generator.resize_for_loss(generator(latents, noise_mode=self.noise_mode))
                 if target is None:
                     target = resize_to(images.to(device=device, dtype=generated.dtype), generated.shape[-2:])
@@ -193,12 +194,8 @@ class OptimizationInverter(Inverter):
                     values["loss"] = loss.item() / batch
                     bar.set_postfix(values)
                     if callback is not None:
-                        callback(step, self._as_wplus(ws, generator), values)
-        return self._as_wplus(ws, generator)
-
-    @staticmethod
-    def _as_wplus(ws: torch.Tensor, generator: FaceGenerator) -> torch.Tensor:
-        return ws.detach().expand(ws.shape[0], generator.num_ws, generator.w_dim).clone()
+                        callback(step, generator.as_wplus(ws.detach()).clone(), values)
+        return generator.as_wplus(ws.detach()).clone()
 
 
 # Registered as the class itself so build_inverter("optimize", ...) checks options against __init__.
