@@ -86,3 +86,38 @@ def test_photos_pipeline_on_tiny_writes_every_metric(tmp_path):
     assert (run / "grid.png").is_file()
     assert len((run / "curve.csv").read_text().splitlines()) == 1 + 3  # header + steps 0, 1, 2
     assert list((tmp_path / ".cache" / "inversions").glob("*.pt"))  # inversions cached for the next run
+
+
+def test_adversarial_latents_survive_an_interruption(tmp_path, monkeypatch):
+    """With adversarial latents on, a run interrupted after the step that found one resumes with it: the final
+    weights equal an uninterrupted run's, and metrics.json lists what the attack found."""
+    import guide_pl.module as module_lib
+
+    common = ["generator=tiny", "trainer.max_steps=4", "trainer.checkpoint_every_n_steps=1",
+              "trainer.progress_bar=false", "method.lr=0.01", "method.adversarial_every_n_steps=2",
+              "scenario.inverter.options.steps=3", "evaluation.enabled=false"]
+    assert main(["unlearn", *common, f"run.root={tmp_path}/full", "run.name=full"]) == 0
+    full_run = tmp_path / "full" / "full"
+    full = torch.load(full_run / "unlearned.pt", weights_only=False)
+    found = json.loads((full_run / "metrics.json").read_text())["adversarial_latents"]
+    assert [r["step"] for r in found] == [2] and found[0]["latent_distance_to_w_u"] > 0
+
+    original = module_lib.GuideModule.training_step
+
+    def crash_at_step_3(self, batch, batch_idx):
+        if int(batch["step"]) == 3:
+            raise RuntimeError("simulated crash")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(module_lib.GuideModule, "training_step", crash_at_step_3)
+    root = tmp_path / "interrupted"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        main(["unlearn", *common, f"run.root={root}"])
+    run = next(root.iterdir())
+    saved = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert saved["step"] == 3 and saved["adversarial_latents"].shape[0] == 1
+    monkeypatch.setattr(module_lib.GuideModule, "training_step", original)
+    assert main(["unlearn", *common, f"run.root={root}"]) == 0
+    resumed = torch.load(run / "unlearned.pt", weights_only=False)
+    for key, value in full["synthesis_state_dict"].items():
+        assert torch.allclose(resumed["synthesis_state_dict"][key], value, atol=1e-6), key

@@ -64,8 +64,18 @@ def test_paper_preset_restores_paper_settings_over_group_files(tmp_path):
     assert cfg.trainer.max_steps == 1000 and cfg.method.alpha_max == 15.0 and cfg.method.num_adjacent == 2
     assert cfg.method.lr == 1e-4  # the generator file sets 3e-4; the preset restores the paper's
     assert cfg.method.d == 2.0 and cfg.method.distance_unit == "typical"  # explicit keys still win
+    assert cfg.method.adversarial_every_n_steps == 0  # the paper has no adversarial latents
     with pytest.raises(ConfigError, match="no method preset 'fast'"):
         load_config(["method.preset=fast"])
+
+
+def test_adversarial_latents_are_off_for_the_baseline_and_checked():
+    assert load_config(["method=baseline"]).method.adversarial_every_n_steps == 0
+    assert load_config(["method=baseline", "method.adversarial_every_n_steps=5"]).method.adversarial_every_n_steps == 5
+    with pytest.raises(ConfigError, match="adversarial_every_n_steps must be ≥ 0"):
+        load_config(["method.adversarial_every_n_steps=-1"])
+    with pytest.raises(ConfigError, match="adversarial_memory must be ≥ 1"):
+        load_config(["method.adversarial_memory=0"])
 
 
 def test_reinversion_attacker_lays_its_options_over_the_scenario_inverter():

@@ -87,6 +87,11 @@ def test_sample_coefficients_reproduce_eq9():
     assert c.tolist() == [1.0, 0.5, 0.5, 0.5, 0.5]
     c = sample_coefficients(2, 3, LossWeights(lambda_adj=2.0, reduction="sum"), use_global=False)
     assert c.tolist() == [1.0, 2.0, 2.0, 0.0, 0.0, 0.0]
+    # Adversarial latents sit between the adjacent and the global ones, averaged and weighted λ_adversarial.
+    c = sample_coefficients(2, 2, LossWeights(lambda_adversarial=0.5), num_adversarial=2)
+    assert c.tolist() == [1.0, 0.5, 0.5, 0.25, 0.25, 0.5, 0.5]
+    c = sample_coefficients(1, 1, LossWeights(lambda_adversarial=3.0, reduction="sum"), num_adversarial=2)
+    assert c.tolist() == [1.0, 1.0, 3.0, 3.0, 1.0]
     # Σ c·term equals Eq. 9 computed from its parts.
     local, adj, glob = torch.tensor([0.7]), torch.tensor([0.2, 0.6]), torch.tensor([0.1, 0.3])
     terms = torch.cat([local, adj, glob]).double()

@@ -173,3 +173,73 @@ def test_input_side_training_changes_only_low_resolution_stages(tiny):
     assert any(not torch.equal(before[i], after[i]) for i in trainable)
     with pytest.raises(ValueError, match=r"resolution ≤ 2; its stages: \[4, 8, 16\]"):
         make_module(tiny, trainable_max_resolution=2)
+
+
+def test_adversarial_latents_join_the_step_with_the_ufo_displacement(tiny):
+    module, _ = make_module(tiny)
+    w_r = tiny.map(torch.randn(2, 64, generator=torch.Generator().manual_seed(7)))
+    module.add_adversarial_latent(w_r)
+    ws_u, ws_s = module.step_latents(draws())
+    assert ws_u.shape[0] == 1 + 2 + 2 + 2  # local, adjacent × 2, adversarial × 2, global × 2
+    assert torch.equal(ws_u[3:5], w_r)
+    # G_s side: w_t + (w_r − w_u), i.e. w_r shifted by the same displacement UFO gave w_u (Eq. 6 with Δ = w_r − w_u).
+    assert torch.allclose(ws_s[3:5] - ws_u[3:5], (module.w_t - module.w_u).expand(2, -1, -1), atol=1e-5)
+    assert torch.equal(ws_u[5:], ws_s[5:])  # the global samples are untouched
+    # Only the newest adversarial_memory (3) are kept.
+    module.add_adversarial_latent(w_r + 1.0)
+    module.add_adversarial_latent(w_r[:1] + 2.0)
+    assert module.num_adversarial == 3
+    assert torch.equal(module.w_adversarial, torch.cat([w_r[1:] + 1.0, w_r + 1.0, w_r[:1] + 2.0])[-3:])
+
+
+def test_adversarial_term_is_the_local_loss_of_its_latents(tiny):
+    module, _ = make_module(tiny, chunk_size=2, weights=LossWeights(lambda_adversarial=0.5))
+    w_r = tiny.map(torch.randn(2, 64, generator=torch.Generator().manual_seed(8)))
+    module.add_adversarial_latent(w_r)
+    terms = module.compute_step(draws(), backward=False)
+    with torch.no_grad():  # independently: the local loss of G_u(w_r) against G_s(w_t + w_r − w_u), averaged
+        shifted = module.w_t + (w_r - module.w_u)
+        feat_u, feat_s = module.unlearned.features(w_r), module.source.features(shifted)
+        expected = module.local_loss(feat_u, feat_s, module.unlearned.render(feat_u, None),
+                                     module.source.render(feat_s, None))["total"].mean()
+    assert torch.allclose(terms["adversarial"], expected, rtol=1e-5)
+    manual = terms["local"] + terms["adjacency"] + 0.5 * terms["adversarial"] + terms["global"]
+    assert torch.allclose(terms["total"], manual, rtol=1e-6)
+    plain, _ = make_module(tiny, chunk_size=2)
+    assert plain.compute_step(draws(), backward=False)["adversarial"] == 0  # none added: Eq. 9 as in the paper
+
+
+def test_adversarial_callback_finds_latents_at_its_steps_and_they_are_unlearned(tiny):
+    from guide_pl.callbacks import AdversarialLatents
+
+    module, data = make_module(tiny, lr=3e-3)
+    w_r = tiny.map(torch.randn(1, 64, generator=torch.Generator().manual_seed(9)))
+    calls = []
+
+    def fake_attack(image, generator):
+        calls.append((image.shape, generator.training, generator is module.unlearned))
+        return w_r
+
+    class ModeProbe(pl.Callback):
+        modes = []
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, idx):
+            self.modes.append(pl_module.unlearned.training)
+
+    adversary, probe_modes = AdversarialLatents(torch.zeros(3, 32, 32), fake_attack, every_n_steps=3), ModeProbe()
+    trainer = pl.Trainer(max_steps=25, max_epochs=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                         callbacks=[adversary, probe_modes])
+    data.num_steps = 25
+    probe = copy.deepcopy(module)
+    probe.add_adversarial_latent(w_r)
+    before = probe.compute_step(draws(), backward=False)["adversarial"].item()
+    trainer.fit(module, datamodule=data)
+    assert [r["step"] for r in adversary.found] == [3, 6, 9, 12, 15, 18, 21, 24]  # never before the first step
+    assert calls[0] == ((1, 3, 32, 32), False, True)  # the attack runs on G_u in eval mode
+    # G_u's mode after each attack is what it was before (the same at every step as at steps 0–2).
+    assert len(probe_modes.modes) == 25 and len(set(probe_modes.modes)) == 1
+    assert module.num_adversarial == 3 and torch.equal(module.w_adversarial[0], w_r[0])
+    probe.unlearned.load_state_dict(module.unlearned.state_dict())
+    after = probe.compute_step(draws(), backward=False)["adversarial"].item()
+    assert after < 0.7 * before, (before, after)

@@ -84,9 +84,16 @@ class StepCheckpoint(pl.Callback):
                     "step": completed,
                     "synthesis_state_dict": pl_module.unlearned_synthesis_state(),
                     "optimizer": trainer.optimizers[0].state_dict(),
+                    "adversarial_latents": adversarial_latents(pl_module),
                 },
                 self.path,
             )
+
+
+def adversarial_latents(pl_module: pl.LightningModule) -> Optional[torch.Tensor]:
+    """The module's kept adversarial latents on the CPU (None for modules without them)."""
+    found = getattr(pl_module, "w_adversarial", None)
+    return found.detach().cpu().clone() if found is not None else None
 
 
 def load_step_checkpoint(path: str | Path, pl_module: pl.LightningModule) -> dict:
@@ -94,6 +101,9 @@ def load_step_checkpoint(path: str | Path, pl_module: pl.LightningModule) -> dic
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
         pl_module.unlearned.synthesis.load_state_dict(state["synthesis_state_dict"])
+        found = state.get("adversarial_latents")
+        if found is not None and found.numel():
+            pl_module.add_adversarial_latent(found)
     except Exception as error:  # noqa: BLE001 - any failure means the checkpoint cannot be trusted
         raise ValueError(f"cannot resume from {path}: {error}") from error
     return state
@@ -154,3 +164,44 @@ class IdentityCurve(pl.Callback):
         completed = int(batch["step"]) + 1
         if completed % self.every_n_steps == 0 and trainer.is_global_zero:
             self.record(completed, pl_module)
+
+
+class AdversarialLatents(pl.Callback):
+    """Every `every_n_steps` steps (not before the first), runs the re-inversion attack on the current G_u:
+    `invert(image [1, 3, H, W], G_u)` → w_r, which the module unlearns from then on (add_adversarial_latent).
+
+    `image` is the identity's aligned photo (or G_s(w_u) without photos); with a `judge`, each found latent is
+    recorded with the judge's distance between the image and G_u(w_r) before it is unlearned. Every rank runs
+    the same deterministic inversion, so DDP replicas stay equal.
+    """
+
+    def __init__(self, image: torch.Tensor, invert: Any, every_n_steps: int, judge: Any = None,
+                 noise_mode: str = "const") -> None:
+        if every_n_steps < 1:
+            raise ValueError(f"every_n_steps must be ≥ 1, got {every_n_steps}")
+        self.image, self.invert, self.every_n_steps = image, invert, every_n_steps
+        self.judge, self.noise_mode = judge, noise_mode
+        self.found: list[dict[str, float]] = []
+        self.seconds = 0.0
+
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, idx: int) -> None:
+        step = int(batch["step"])
+        if step == 0 or step % self.every_n_steps:
+            return
+        started = time.perf_counter()
+        unlearned = pl_module.unlearned
+        was_training = unlearned.training
+        unlearned.eval()
+        with torch.enable_grad():
+            w_r = self.invert(self.image.unsqueeze(0).to(pl_module.w_u.device), unlearned)
+        record = {"step": step, "latent_distance_to_w_u": float((pl_module.source.as_wplus(w_r.to(pl_module.w_u))
+                                                                  - pl_module.w_u).flatten(1).norm(dim=1)[0])}
+        if self.judge is not None:
+            from .evaluation import render
+
+            image = render(unlearned, w_r, self.noise_mode)[0]
+            record["judge_distance"] = self.judge.compare(self.image.cpu(), image).distance
+        unlearned.train(was_training)
+        pl_module.add_adversarial_latent(w_r)
+        self.found.append(record)
+        self.seconds += time.perf_counter() - started

@@ -57,6 +57,12 @@ class MethodConfig:
     lr: float = 1e-4
     # null: train the whole synthesis network (the paper); N: only its stages with output resolution ≤ N.
     trainable_max_resolution: Optional[int] = None
+    # Beyond the paper (0 = off): every N steps, re-invert the identity's photo into the current G_u with the
+    # scenario's inverter and unlearn the latent found too (Δ = w_r − w_u, weight λ_adversarial; the newest
+    # `adversarial_memory` latents are kept). Costs one inversion per refresh and one latent per step and kept.
+    adversarial_every_n_steps: int = 0
+    lambda_adversarial: float = 1.0
+    adversarial_memory: int = 3
 
 
 @dataclass
@@ -289,6 +295,9 @@ def validate(cfg: DictConfig) -> None:
         (cfg.method.alpha_max >= 0, "method.alpha_max must be ≥ 0"),
         (cfg.method.lr > 0, "method.lr must be positive"),
         (cfg.method.num_adjacent >= 0 and cfg.method.num_global >= 0, "num_adjacent/num_global must be ≥ 0"),
+        (cfg.method.adversarial_every_n_steps >= 0, "method.adversarial_every_n_steps must be ≥ 0 (0: off)"),
+        (cfg.method.adversarial_memory >= 1, "method.adversarial_memory must be ≥ 1"),
+        (cfg.method.lambda_adversarial >= 0, "method.lambda_adversarial must be ≥ 0"),
         (cfg.trainer.max_steps >= 1, "trainer.max_steps must be ≥ 1"),
         (cfg.trainer.checkpoint_every_n_steps >= 1, "trainer.checkpoint_every_n_steps must be ≥ 1"),
         (cfg.evaluation.fid_samples >= 2 or not cfg.evaluation.fid_features, "evaluation.fid_samples must be ≥ 2"),

@@ -46,6 +46,8 @@ class LossWeights:
     lambda_id: float = 0.1
     lambda_adj: float = 1.0
     lambda_global: float = 1.0
+    # Weight of the adversarial term (beyond the paper; only used when adversarial latents exist).
+    lambda_adversarial: float = 1.0
     # "mean" follows Eqs. 7–8 (average over i); "sum" reproduces the official code, which adds them up.
     reduction: str = "mean"
 
@@ -105,14 +107,19 @@ def sample_coefficients(
     use_local: bool = True,
     use_adjacency: bool = True,
     use_global: bool = True,
+    num_adversarial: int = 0,
 ) -> torch.Tensor:
-    """Coefficient of each sample's term in Eq. 9, in step order [local, adjacent × N_a, global × N_g].
+    """Coefficient of each sample's term in Eq. 9, in step order [local, adjacent × N_a, adversarial × N_r,
+    global × N_g] (N_r adversarial latents: an extension, see GuideModule; 0 gives Eq. 9 exactly).
 
     With these, L = Σ_s c_s · term_s, so the step's latents can be processed (and back-propagated) in chunks.
     """
-    per_adj = 1.0 / num_adjacent if (weights.reduction == "mean" and num_adjacent) else 1.0
-    per_glob = 1.0 / num_global if (weights.reduction == "mean" and num_global) else 1.0
+    mean = weights.reduction == "mean"
+    per_adj = 1.0 / num_adjacent if (mean and num_adjacent) else 1.0
+    per_adv = 1.0 / num_adversarial if (mean and num_adversarial) else 1.0
+    per_glob = 1.0 / num_global if (mean and num_global) else 1.0
     coeffs = [1.0 if use_local else 0.0]
     coeffs += [weights.lambda_adj * per_adj if use_adjacency else 0.0] * num_adjacent
+    coeffs += [weights.lambda_adversarial * per_adv] * num_adversarial
     coeffs += [weights.lambda_global * per_glob if use_global else 0.0] * num_global
     return torch.tensor(coeffs, dtype=torch.float64)

@@ -32,6 +32,9 @@ class GuideSettings:
     # None trains the whole synthesis network (the paper); an int trains only the stages whose output
     # resolution is ≤ it (cheaper backward on CPU).
     trainable_max_resolution: Optional[int] = None
+    # Adversarial latents (beyond the paper): how many of the latents the re-inversion attack found in G_u
+    # are kept (the newest), each unlearned like an adjacency sample whose Δ the attacker chose.
+    adversarial_memory: int = 3
     noise_mode: str = "const"
     truncation_psi: float = 1.0
     # Latents per generator pass; None follows the device (all at once on GPU, one at a time on CPU, where
@@ -46,6 +49,8 @@ class GuideSettings:
             raise ValueError(f"chunk_size must be ≥ 1 or None, got {self.chunk_size}")
         if self.num_adjacent < 0 or self.num_global < 0:
             raise ValueError("num_adjacent and num_global must be ≥ 0")
+        if self.adversarial_memory < 1:
+            raise ValueError(f"adversarial_memory must be ≥ 1, got {self.adversarial_memory}")
 
 
 class GuideModule(FrozenSubmodules, pl.LightningModule):
@@ -53,6 +58,10 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
 
     Each training batch holds one step's random draws (see data.StepDraws): `z_adj` [N_a, z_dim], `alpha` [N_a],
     `z_glob` [N_g, z_dim], `view_seed`. Only G_u's synthesis parameters receive gradients.
+
+    Beyond the paper, `add_adversarial_latent` takes a latent w_r where an attacker (re-inverting the photo into
+    the current G_u) found the person again; from then on it is unlearned like an adjacency sample with
+    Δ = w_r − w_u: G_u(w_r) is pulled to G_s(w_t + Δ), weighted λ_adversarial (mean over the kept latents).
     """
 
     frozen_submodules = ("source", "local_loss")  # G_s and the loss networks stay in eval mode
@@ -77,6 +86,7 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
         self.register_buffer("w_u", w_u)
         # Eq. 3 (or the ablation targets): fixed for the whole run.
         self.register_buffer("w_t", target_latent(w_u, self.source.w_avg, settings.target, settings.d))
+        self.register_buffer("w_adversarial", w_u.new_zeros((0, *w_u.shape[1:])))
         self._target_cache: Optional[torch.Tensor] = None  # G_s features of w_t (w_t never changes)
         self.automatic_optimization = False
 
@@ -95,6 +105,17 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
         """Global-preservation samples actually used per step (0 when the global loss is off)."""
         return self.settings.num_global if self.settings.use_global else 0
 
+    @property
+    def num_adversarial(self) -> int:
+        """Adversarial latents unlearned per step (0 until the first is added)."""
+        return int(self.w_adversarial.shape[0])
+
+    def add_adversarial_latent(self, w: torch.Tensor) -> None:
+        """Unlearn `w` (W or W+ latents found by an attacker) from now on; keeps the newest adversarial_memory."""
+        w = self.source.as_wplus(w.detach().to(self.w_u)).reshape(-1, *self.w_u.shape[1:])
+        kept = torch.cat([self.w_adversarial, w])[-self.settings.adversarial_memory :]
+        self.w_adversarial = kept.contiguous()
+
     def resolved_chunk_size(self, num_latents: int) -> int:
         """Chunk size for generator passes: the setting, else all latents on GPU and 1 on CPU."""
         if self.settings.chunk_size is not None:
@@ -104,7 +125,8 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
     # -- one step's latents ---------------------------------------------------------------------------------
     @torch.no_grad()
     def step_latents(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """W+ latents of one step for G_u and G_s, in order [local, adjacent × N_a, global × N_g]."""
+        """W+ latents of one step for G_u and G_s, in order [local, adjacent × N_a, adversarial × N_r,
+        global × N_g]."""
         n_adj, n_glob = self.num_adjacent, self.num_global
         psi = self.settings.truncation_psi
         ws_u, ws_s = [self.w_u], [self.w_t]
@@ -114,6 +136,10 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
             deltas = adjacency_offsets(self.w_u, w_rand, batch["alpha"][:n_adj])
             ws_u.append(self.w_u + deltas)
             ws_s.append(self.w_t + deltas)
+        if self.num_adversarial:
+            # Eq. 6 with the attacker's Δ = w_r − w_u: the target keeps UFO's displacement w_t − w_u.
+            ws_u.append(self.w_adversarial)
+            ws_s.append(self.w_t + (self.w_adversarial - self.w_u))
         if n_glob:
             w_glob = self.source.map(batch["z_glob"][:n_glob].to(self.w_u), psi)
             ws_u.append(w_glob)
@@ -143,13 +169,15 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
         """Eq. 9 over one step's latents, chunked; back-propagates chunk by chunk and returns detached terms."""
         settings = self.settings
         ws_u, ws_s = self.step_latents(batch)
-        n_adj, n_glob = self.num_adjacent, self.num_global
+        n_adj, n_adv, n_glob = self.num_adjacent, self.num_adversarial, self.num_global
         num = ws_u.shape[0]
         coeffs = sample_coefficients(
-            n_adj, n_glob, settings.weights, settings.use_local, settings.use_adjacency, settings.use_global
+            n_adj, n_glob, settings.weights, settings.use_local, settings.use_adjacency, settings.use_global,
+            num_adversarial=n_adv,
         ).to(ws_u)
+        first_global = 1 + n_adj + n_adv
         is_global = torch.zeros(num, dtype=torch.bool)
-        is_global[1 + n_adj :] = True
+        is_global[first_global:] = True
         view = self.view_for(batch)
         chunk = self.resolved_chunk_size(num)
         per_sample = {k: torch.zeros(num, device=ws_u.device) for k in ("l2", "per", "id", "local", "global")}
@@ -185,19 +213,22 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
                     chunk_loss.backward()
 
         reduce = torch.mean if settings.weights.reduction == "mean" else torch.sum
-        adj_rows = slice(1, 1 + n_adj)
+        adj_rows, adv_rows = slice(1, 1 + n_adj), slice(1 + n_adj, first_global)
+        zero = per_sample["local"].new_zeros(())
         terms = {
             "local": per_sample["local"][0],
             "local_l2": per_sample["l2"][0],
             "local_per": per_sample["per"][0],
             "local_id": per_sample["id"][0],
-            "adjacency": reduce(per_sample["local"][adj_rows]) if n_adj else per_sample["local"].new_zeros(()),
-            "global": reduce(per_sample["global"][1 + n_adj :]) if n_glob else per_sample["global"].new_zeros(()),
+            "adjacency": reduce(per_sample["local"][adj_rows]) if n_adj else zero,
+            "adversarial": reduce(per_sample["local"][adv_rows]) if n_adv else zero,
+            "global": reduce(per_sample["global"][first_global:]) if n_glob else zero,
         }
         w = settings.weights
         terms["total"] = (
             (terms["local"] if settings.use_local else 0.0)
             + w.lambda_adj * terms["adjacency"]
+            + w.lambda_adversarial * terms["adversarial"]
             + w.lambda_global * terms["global"]
         )
         return terms

@@ -45,7 +45,8 @@ def loss_weights(cfg: DictConfig):
     from .losses import LossWeights
 
     m = cfg.method
-    return LossWeights(m.lambda_l2, m.lambda_per, m.lambda_id, m.lambda_adj, m.lambda_global, m.reduction)
+    return LossWeights(lambda_l2=m.lambda_l2, lambda_per=m.lambda_per, lambda_id=m.lambda_id, lambda_adj=m.lambda_adj,
+                       lambda_global=m.lambda_global, lambda_adversarial=m.lambda_adversarial, reduction=m.reduction)
 
 
 def latent_scale(cfg: DictConfig, generator: FaceGenerator) -> float:
@@ -71,6 +72,7 @@ def guide_settings(cfg: DictConfig, scale: float = 1.0):
         use_global=m.use_global,
         lr=m.lr,
         trainable_max_resolution=m.trainable_max_resolution,
+        adversarial_memory=m.adversarial_memory,
         noise_mode=cfg.generator.noise_mode,
         truncation_psi=cfg.generator.truncation_psi,
         chunk_size=cfg.trainer.chunk_size,
@@ -90,9 +92,9 @@ class CachedInverter(Inverter):
         return cached_invert(self.inner, images, generator, self.cache_dir)
 
 
-def build_inverter(cfg: DictConfig, progress: bool, attacker: bool = False) -> Inverter:
+def build_inverter(cfg: DictConfig, progress: bool, attacker: bool = False, cached: bool = True) -> Inverter:
     """The scenario's inverter (optimisation by default), or with `attacker` the re-inversion attacker
-    (evaluation.reinversion_inverter over it), wrapped in the on-disk cache."""
+    (evaluation.reinversion_inverter over it), wrapped in the on-disk cache unless `cached` is False."""
     from .inversion import build_inverter as build
 
     name, opts = cfg.scenario.inverter.name, options(cfg.scenario.inverter.options)
@@ -103,6 +105,8 @@ def build_inverter(cfg: DictConfig, progress: bool, attacker: bool = False) -> I
     if name == "optimize":
         opts.setdefault("progress", progress)
     inverter = build(name, **opts)
+    if not cached:
+        return inverter
     return CachedInverter(inverter, Path(cfg.run.root) / ".cache" / "inversions")
 
 
@@ -171,7 +175,14 @@ def unlearn(cfg: DictConfig) -> Path:
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
 
-    from .callbacks import IdentityCurve, LossHistory, StepCheckpoint, StepTimer, load_step_checkpoint
+    from .callbacks import (
+        AdversarialLatents,
+        IdentityCurve,
+        LossHistory,
+        StepCheckpoint,
+        StepTimer,
+        load_step_checkpoint,
+    )
     from .data import UnlearnDataModule
     from .generators import build_generator
     from .module import GuideModule
@@ -228,7 +239,13 @@ def unlearn(cfg: DictConfig) -> Path:
         loggers.append(WandbLogger(project=cfg.logger.project, save_dir=str(run_dir), mode=cfg.logger.wandb_mode,
                                    config=OmegaConf.to_container(cfg, resolve=True)))
     timer, history = StepTimer(), LossHistory()
-    callbacks: list[Any] = [timer, history,
+    adversary = None
+    if cfg.method.adversarial_every_n_steps > 0:
+        # Runs before the timer's step start, so seconds_per_step stays the cost of a GUIDE step.
+        image = data.images[0] if data.images is not None else render_first(generator, data.w_u, cfg)
+        adversary = AdversarialLatents(image, build_inverter(cfg, progress, cached=False).invert,
+                                       cfg.method.adversarial_every_n_steps, judge, cfg.generator.noise_mode)
+    callbacks: list[Any] = [*([adversary] if adversary else []), timer, history,
                             StepCheckpoint(checkpoint_path, cfg.trainer.checkpoint_every_n_steps, resume_state)]
     if judge is not None and cfg.evaluation.curve_every_n_steps > 0:
         callbacks.append(IdentityCurve(run_dir / "curve.csv", judge, cfg.evaluation.curve_every_n_steps,
@@ -287,6 +304,9 @@ def unlearn(cfg: DictConfig) -> Path:
         "seconds_inversion": seconds_inversion,
         **timer.summary(),
     }
+    if adversary is not None:
+        metrics["adversarial_latents"] = adversary.found
+        metrics["seconds_adversarial"] = adversary.seconds
     if judge is not None:
         print("[4/5] evaluating")
         metrics.update(evaluate(cfg, judge, module, data, photos, run_dir, progress))
@@ -296,6 +316,13 @@ def unlearn(cfg: DictConfig) -> Path:
     print("[5/5] done")
     print(summary_table(metrics, run_dir))
     return run_dir
+
+
+def render_first(generator: FaceGenerator, ws: torch.Tensor, cfg: DictConfig) -> torch.Tensor:
+    """G_s of the first latent [3, H, W] (the identity's image when there is no photo)."""
+    from .evaluation import render
+
+    return render(generator, ws[:1], cfg.generator.noise_mode)[0]
 
 
 @torch.no_grad()
