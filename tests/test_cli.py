@@ -121,3 +121,37 @@ def test_adversarial_latents_survive_an_interruption(tmp_path, monkeypatch):
     resumed = torch.load(run / "unlearned.pt", weights_only=False)
     for key, value in full["synthesis_state_dict"].items():
         assert torch.allclose(resumed["synthesis_state_dict"][key], value, atol=1e-6), key
+
+
+def test_attack_command_reattacks_a_finished_run(tmp_path, capsys):
+    """`guide-pl attack RUN`: the default attacker on G_s is the scenario's inverter, so it lands on the saved
+    w_u; another attacker gets its own result file; bad overrides and damaged runs are clear errors."""
+    pytest.importorskip("dlib")
+    assert main(["unlearn", "generator=tiny", "id=alex_lacamoire", "trainer.max_steps=1", f"run.root={tmp_path}",
+                 "run.name=run", "trainer.progress_bar=false", "scenario.inverter.options.steps=4",
+                 "evaluation.enabled=false"]) == 0
+    run = tmp_path / "run"
+    assert main(["attack", str(run)]) == 0
+    result = json.loads((run / "attacks" / "default.json").read_text())
+    saved = torch.load(run / "unlearned.pt", weights_only=False)
+    from guide_pl.generators import build_generator
+
+    w_avg = build_generator("tiny", resolution=32, seed=0).w_avg
+    expected = float((saved["w_u"] - w_avg).flatten(1).norm(dim=1)[0])
+    assert abs(result["source"]["latent_distance_to_w_avg"] - expected) < 1e-4
+    assert set(result["unlearned"]) == {"recognised", "distance", "latent_distance_to_w_avg"}
+    assert (run / "attacks" / "default.png").is_file()
+    assert "unlearned distance" in capsys.readouterr().out
+
+    other = "evaluation.reinversion_inverter.options.latent_space=wplus"
+    assert main(["attack", str(run), other, "--no-source"]) == 0
+    files = sorted(p.name for p in (run / "attacks").glob("attack-*.json"))
+    assert len(files) == 1
+    assert "source" not in json.loads((run / "attacks" / files[0]).read_text())
+
+    assert main(["attack", str(run), "method.lr=1"]) == 2
+    assert "must be keys under evaluation.reinversion_inverter" in capsys.readouterr().err
+    (run / "unlearned.pt").write_bytes((run / "unlearned.pt").read_bytes()[:100])
+    assert main(["attack", str(run)]) == 2
+    assert "cannot load the unlearned generator" in capsys.readouterr().err
+    assert main(["attack", str(tmp_path / "nowhere")]) == 2

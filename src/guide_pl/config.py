@@ -181,6 +181,13 @@ def _merge(base: DictConfig, *others: Any) -> DictConfig:
         raise _explain(error) from None
 
 
+def _parse_dotlist(dotted: list[str]) -> DictConfig:
+    try:
+        return OmegaConf.from_dotlist(dotted)
+    except Exception as error:  # noqa: BLE001 - grammar errors from the dotlist parser
+        raise ConfigError(f"cannot parse overrides {dotted}: {error}") from None
+
+
 def _load_yaml(path: Path) -> DictConfig:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -263,10 +270,7 @@ def load_config(overrides: Sequence[str] = (), directory: Optional[Path] = None)
         if not path.is_file():
             raise ConfigError(f"no {group} config {name!r}; available: {', '.join(available(group, directory))}")
         cfg = _merge(cfg, _load_yaml(path))
-    try:
-        cli = OmegaConf.from_dotlist(dotted)
-    except Exception as error:  # noqa: BLE001 - grammar errors from the dotlist parser
-        raise ConfigError(f"cannot parse overrides {dotted}: {error}") from None
+    cli = _parse_dotlist(dotted)
     cfg = _merge(cfg, cli)
     if cfg.method.preset:
         # The preset sits above the group files; explicit command-line keys still win.
@@ -313,3 +317,15 @@ def validate(cfg: DictConfig) -> None:
 def to_yaml(cfg: DictConfig) -> str:
     """The resolved config as YAML (written into every run folder)."""
     return OmegaConf.to_yaml(cfg, resolve=True)
+
+
+def load_saved_config(path: str | Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """A run's saved config.yaml over the schema, with dotted `key=value` overrides, strictly checked."""
+    path = Path(path)
+    cfg = _merge(OmegaConf.structured(Config), _load_yaml(path))
+    bad = [item for item in overrides if "=" not in item]
+    if bad:
+        raise ConfigError(f"override {bad[0]!r} is not of the form key=value")
+    cfg = _merge(cfg, _parse_dotlist(list(overrides)))
+    validate(cfg)
+    return cfg
