@@ -84,7 +84,9 @@ class ScenarioConfig:
 class EvaluationConfig:
     enabled: bool = True
     judge: str = "dlib"  # identity evaluator for ID, ID_others, photo recognition, re-inversion
-    fid_features: Optional[str] = "dlib_ffhq"  # IDENTITY_NETS name used as FID feature network
+    # IDENTITY_NETS name of the FID feature network; auto: "inception" (pytorch-fid's FID Inception) when its
+    # weights are in checkpoints/, else "dlib_ffhq" descriptors. metrics.json reports the network used.
+    fid_features: Optional[str] = "auto"
     fid_samples: int = 64
     real_images: Optional[str] = None  # folder of real aligned faces for ΔFID_real (null: not computed)
     reinversion: bool = True

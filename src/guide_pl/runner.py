@@ -349,6 +349,7 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
     """The paper's metrics and ours, plus grid.png."""
     from .evaluation import delta_fid_real, fid_pre, identity_report, reinversion_recognised, render
     from .faces import build_identity
+    from .faces.inception import resolve_fid_features
     from .images import load_image_tensor, save_grid
     from .ufo import target_latent
 
@@ -369,7 +370,7 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
         "reinversion_distance": None,
         "fid_pre": None,
         "delta_fid_real": None,
-        "fid_features": ev.fid_features,
+        "fid_features": resolve_fid_features(ev.fid_features),  # "auto" → the network actually used
         "fid_samples": ev.fid_samples,
     }
     reinverted = None
@@ -377,8 +378,8 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
         inverter = build_inverter(cfg, progress, attacker=True)
         recognised, distance, reinverted = reinversion_recognised(judge, photos[0], unlearned, inverter.invert, noise)
         out["reinversion_recognised"], out["reinversion_distance"] = recognised, distance
-    if ev.fid_features:
-        features = build_identity(ev.fid_features).to(source.w_avg.device)
+    if out["fid_features"]:
+        features = build_identity(out["fid_features"]).to(source.w_avg.device)
         out["fid_pre"] = fid_pre(source, unlearned, features, ev.fid_samples, ev.seed,
                                  noise_mode=noise, truncation_psi=cfg.generator.truncation_psi, progress=progress)
         if ev.real_images:

@@ -5,6 +5,7 @@ from . import (
     dlib_features,  # noqa: F401  (perceptual "dlib_features")
     dlib_resnet,  # noqa: F401  ("dlib": 150² chips → dlib's 128-d descriptors)
     ffhq_chip,  # noqa: F401  ("dlib_ffhq": FFHQ-aligned images → dlib descriptors)
+    inception,  # noqa: F401  ("inception": pytorch-fid's FID Inception-v3, pool3 features)
     insightface,  # noqa: F401  ("insightface"; onnxruntime imported only when built)
     irse,  # noqa: F401  ("arcface", "curricularface")
     lpips_vgg,  # noqa: F401  ("lpips_vgg")
