@@ -35,6 +35,21 @@ def test_missing_latent_file_exits_with_message(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
+def crash_at_step(monkeypatch, step):
+    """Make GuideModule.training_step raise at `step` (a simulated crash); returns the original method."""
+    import guide_pl.module as module_lib
+
+    original = module_lib.GuideModule.training_step
+
+    def crashing(self, batch, batch_idx):
+        if int(batch["step"]) == step:
+            raise RuntimeError("simulated crash")
+        return original(self, batch, batch_idx)
+
+    monkeypatch.setattr(module_lib.GuideModule, "training_step", crashing)
+    return original
+
+
 def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     """A run stopped after its step-2 checkpoint, rerun with the same command, continues at step 2 and ends with
     the same weights as an uninterrupted run (the per-step draws are seeded by step)."""
@@ -45,14 +60,7 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     assert main(["unlearn", *common, f"run.root={tmp_path}/full", "run.name=full"]) == 0
     full = torch.load(tmp_path / "full" / "full" / "unlearned.pt", weights_only=False)
 
-    original = module_lib.GuideModule.training_step
-
-    def crash_at_step_3(self, batch, batch_idx):
-        if int(batch["step"]) == 3:
-            raise RuntimeError("simulated crash")
-        return original(self, batch, batch_idx)
-
-    monkeypatch.setattr(module_lib.GuideModule, "training_step", crash_at_step_3)
+    original = crash_at_step(monkeypatch, 3)
     root = tmp_path / "interrupted"
     with pytest.raises(RuntimeError, match="simulated crash"):
         main(["unlearn", *common, f"run.root={root}"])
@@ -102,14 +110,7 @@ def test_adversarial_latents_survive_an_interruption(tmp_path, monkeypatch):
     found = json.loads((full_run / "metrics.json").read_text())["adversarial_latents"]
     assert [r["step"] for r in found] == [2] and found[0]["latent_distance_to_w_u"] > 0
 
-    original = module_lib.GuideModule.training_step
-
-    def crash_at_step_3(self, batch, batch_idx):
-        if int(batch["step"]) == 3:
-            raise RuntimeError("simulated crash")
-        return original(self, batch, batch_idx)
-
-    monkeypatch.setattr(module_lib.GuideModule, "training_step", crash_at_step_3)
+    original = crash_at_step(monkeypatch, 3)
     root = tmp_path / "interrupted"
     with pytest.raises(RuntimeError, match="simulated crash"):
         main(["unlearn", *common, f"run.root={root}"])
