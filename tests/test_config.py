@@ -12,9 +12,12 @@ def test_defaults_and_groups():
     assert cfg.method.distance_unit == "typical" and cfg.trainer.max_steps == 40
     assert (cfg.method.d, cfg.method.alpha_max, cfg.method.lr) == (1.0, 0.5, 3e-4)
     assert cfg.scenario.inverter.options.latent_space == "w"
-    # ... while other generators keep the paper's values (§4.1).
+    assert (cfg.method.adversarial_every_n_steps, cfg.method.adversarial_memory, cfg.method.lambda_adversarial) == (
+        5, 8, 2.0)
+    # ... while other generators keep the paper's values (§4.1), without adversarial latents.
     paper = load_config(["generator=tiny"])
     assert paper.method.d == 30.0 and paper.method.alpha_max == 15.0 and paper.method.lr == 1e-4
+    assert paper.method.adversarial_every_n_steps == 0
     assert paper.method.distance_unit == "absolute" and paper.trainer.max_steps == 1000
     base = load_config(["method=baseline"])
     assert base.method.target == "average" and not base.method.use_adjacency and not base.method.use_global
