@@ -22,8 +22,9 @@ from .generators.base import FaceGenerator
 ATTACK_PREFIX = "evaluation.reinversion_inverter"
 
 
-def load_unlearned(path: Path, generator: FaceGenerator, expected_name: str) -> FaceGenerator:
-    """G_u: a copy of `generator` with the synthesis weights of a run's unlearned.pt (clear errors if unusable)."""
+def load_unlearned(path: Path, generator: FaceGenerator, expected_name: str) -> tuple[FaceGenerator, dict]:
+    """G_u (a copy of `generator` with the synthesis weights of a run's unlearned.pt) and the file's contents;
+    clear errors if unusable."""
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: the run has not finished (no unlearned generator yet)")
     try:
@@ -34,7 +35,7 @@ def load_unlearned(path: Path, generator: FaceGenerator, expected_name: str) -> 
         unlearned.synthesis.load_state_dict(saved["synthesis_state_dict"])
     except Exception as error:  # noqa: BLE001 - any failure means the file cannot be trusted
         raise ValueError(f"cannot load the unlearned generator from {path}: {error}") from error
-    return unlearned.eval().requires_grad_(False)
+    return unlearned.eval().requires_grad_(False), saved
 
 
 def attack_label(overrides: Sequence[str]) -> str:
@@ -49,7 +50,7 @@ def attack_run(run_dir: str | Path, overrides: Sequence[str] = (), on_source: bo
     """Invert the run's source photo (or G_s(w_u) without photos) into G_u (and G_s) with the attacker that
     `overrides` (keys under evaluation.reinversion_inverter) configure; judge it; write attacks/<label>.json."""
     from .data import list_photos
-    from .evaluation import render
+    from .evaluation import reinvert, render
     from .generators import build_generator
     from .images import save_grid
     from .runner import build_inverter, build_judge, make_aligner, options
@@ -64,12 +65,11 @@ def attack_run(run_dir: str | Path, overrides: Sequence[str] = (), on_source: bo
     cfg = load_saved_config(config_file, overrides)
     noise = cfg.generator.noise_mode
     generator = build_generator(cfg.generator.name, **options(cfg.generator.options)).eval()
-    unlearned = load_unlearned(run_dir / "unlearned.pt", generator, cfg.generator.name)
+    unlearned, saved = load_unlearned(run_dir / "unlearned.pt", generator, cfg.generator.name)
     if cfg.scenario.name == "photos":
         image = make_aligner(generator.resolution)(list_photos(cfg.scenario.photos)[0])
     else:
-        w_u = torch.load(run_dir / "unlearned.pt", map_location="cpu", weights_only=False)["w_u"]
-        image = render(generator, w_u[:1], noise)[0]
+        image = render(generator, saved["w_u"][:1], noise)[0]
     judge = build_judge(cfg)
     invert = build_inverter(cfg, progress, attacker=True).invert
     result: dict[str, Any] = {"run": str(run_dir), "overrides": list(overrides),
@@ -77,9 +77,7 @@ def attack_run(run_dir: str | Path, overrides: Sequence[str] = (), on_source: bo
     row = [image]
     targets = [("unlearned", unlearned)] + ([("source", generator)] if on_source else [])
     for name, net in targets:
-        w_re = invert(image.unsqueeze(0), net)
-        rendered = render(net, w_re, noise)[0]
-        comparison = judge.compare(image, rendered)
+        w_re, rendered, comparison = reinvert(judge, image, net, invert, noise)
         result[name] = {"recognised": comparison.same_person, "distance": comparison.distance,
                         "latent_distance_to_w_avg": float((w_re - generator.w_avg.cpu()).flatten(1).norm(dim=1)[0])}
         row.append(rendered)

@@ -193,14 +193,16 @@ class AdversarialLatents(pl.Callback):
         was_training = unlearned.training
         unlearned.eval()
         with torch.enable_grad():
-            w_r = self.invert(self.image.unsqueeze(0).to(pl_module.w_u.device), unlearned)
+            if self.judge is not None:
+                from .evaluation import reinvert
+
+                w_r, _, comparison = reinvert(self.judge, self.image, unlearned, self.invert, self.noise_mode)
+            else:
+                w_r = self.invert(self.image.unsqueeze(0), unlearned)
         record = {"step": step, "latent_distance_to_w_u": float((pl_module.source.as_wplus(w_r.to(pl_module.w_u))
                                                                   - pl_module.w_u).flatten(1).norm(dim=1)[0])}
         if self.judge is not None:
-            from .evaluation import render
-
-            image = render(unlearned, w_r, self.noise_mode)[0]
-            record["judge_distance"] = self.judge.compare(self.image.cpu(), image).distance
+            record["judge_distance"] = comparison.distance
         unlearned.train(was_training)
         pl_module.add_adversarial_latent(w_r)
         self.found.append(record)

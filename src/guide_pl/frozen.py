@@ -1,4 +1,4 @@
-"""A mixin for modules that hold frozen networks which must stay in eval mode."""
+"""Mixins that keep frozen networks in eval mode: held submodules, or a whole fixed network."""
 
 from __future__ import annotations
 
@@ -16,3 +16,11 @@ class FrozenSubmodules(nn.Module):
         for name in self.frozen_submodules:
             getattr(self, name).eval()
         return self
+
+
+class AlwaysEval(nn.Module):
+    """A fixed network (a metric or feature extractor): eval mode whatever mode the caller asks, so BatchNorm
+    keeps its stored statistics."""
+
+    def train(self, mode: bool = True):
+        return super().train(False)

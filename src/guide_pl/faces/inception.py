@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..frozen import AlwaysEval
 from ..weights import WeightFile, locate, register_weight, sha256_of
 from .irse import backbone_from_state, read_checkpoint
 from .registry import IDENTITY_NETS
@@ -187,7 +188,7 @@ class MixedE(nn.Module):
         ], dim=1)
 
 
-class FIDInceptionV3(nn.Module):
+class FIDInceptionV3(AlwaysEval):
     """FID Inception-v3: images [B, 3, H, W] in [-1, 1] (any size, resized to 299²) → pool3 features [B, 2048].
 
     Build with `from_checkpoint()` for the real weights; the bare constructor leaves random weights (tests).
@@ -218,10 +219,6 @@ class FIDInceptionV3(nn.Module):
         self.fc = nn.Linear(NUM_FEATURES, 1008)
         self.requires_grad_(False)
         self.eval()
-
-    def train(self, mode: bool = True) -> FIDInceptionV3:
-        # A fixed feature extractor: BatchNorm must keep its stored statistics whatever the caller asks.
-        return super().train(False)
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike | None = None, verify: bool = True) -> FIDInceptionV3:

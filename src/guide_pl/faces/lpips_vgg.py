@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..frozen import AlwaysEval
 from ..weights import WEIGHTS, WeightFile, checkpoint_dir, locate, register_weight, sha256_of
 from .registry import PERCEPTUAL_NETS
 
@@ -133,7 +134,7 @@ def normalize_channels(features: torch.Tensor, eps: float = 1e-10) -> torch.Tens
     return features / (norm + eps)
 
 
-class LPIPSVGG(nn.Module):
+class LPIPSVGG(AlwaysEval):
     """LPIPS v0.1 (VGG): (x, y) images [B, 3, H, W] in [-1, 1] → per-sample distances [B].
 
     Build with `from_checkpoints()` for the real weights; the bare constructor leaves random weights (tests).
@@ -152,10 +153,6 @@ class LPIPSVGG(nn.Module):
     def lins(self) -> list[NetLinLayer]:
         """The five linear layers, shallow to deep."""
         return [self.lin0, self.lin1, self.lin2, self.lin3, self.lin4]
-
-    def train(self, mode: bool = True) -> LPIPSVGG:
-        # Frozen metric: nothing inside depends on train/eval now, but keep it in eval whatever the caller asks.
-        return super().train(False)
 
     def load_vgg16(self, state: Mapping[str, torch.Tensor], source: str = "state dict") -> None:
         """Load torchvision `vgg16()` weights (`features.N.*`; `classifier.*` is ignored)."""
