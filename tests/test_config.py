@@ -94,3 +94,17 @@ def test_reinversion_attacker_lays_its_options_over_the_scenario_inverter():
                                         "evaluation.reinversion_inverter.options.steps=3"]),
                            progress=False, attacker=True)
     assert (named.inner.steps, named.inner.latent_space) == (3, "wplus")  # only its own options
+
+
+def test_adversarial_attacker_lays_its_options_over_the_scenario_inverter():
+    from guide_pl.runner import build_inverter
+
+    base = ["generator=tiny", "scenario=photos", "scenario.inverter.options.steps=7"]
+    cfg = load_config([*base, "method.adversarial_inverter.options.start=sample"])
+    adversary = build_inverter(cfg, progress=False, cached=False, adversary=True)
+    assert (adversary.steps, adversary.start) == (7, "sample")
+    # Neither the scenario's inverter nor the evaluation's attacker take the adversary's options.
+    assert build_inverter(cfg, progress=False, attacker=True).inner.start == "mean"
+    assert build_inverter(cfg, progress=False).inner.start == "mean"
+    assert build_inverter(cfg, progress=False).reseeded(3).inner.seed == 3  # the cache wrapper reseeds its inner
+

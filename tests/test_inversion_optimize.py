@@ -80,6 +80,33 @@ def test_all_terms_and_loss_resolution(tiny, target):
     assert torch.equal(noisy.invert(target, tiny), noisy.invert(target, tiny))
 
 
+def test_start_points_are_the_mean_or_a_seeded_truncated_sample(tiny, target):
+    mean_start = OptimizationInverter(steps=1, latent_space="w", progress=False).start_latents(tiny, 2)
+    assert torch.equal(mean_start, tiny.w_avg.expand(2, tiny.w_dim))
+    inverter = OptimizationInverter(steps=1, start="sample", start_psi=0.5, seed=4, progress=False)
+    # By hand: z from torch.randn under seed 4, mapped, then halfway from w̄ to Map(z) (truncation ψ = 0.5).
+    z = torch.randn(2, tiny.z_dim, generator=torch.Generator().manual_seed(4))
+    by_hand = 0.5 * tiny.w_avg + 0.5 * tiny.mapping(z)
+    assert torch.allclose(inverter.start_latents(tiny, 2), by_hand, atol=1e-6)
+    again = inverter.reseeded(4)
+    assert torch.equal(again.start_latents(tiny, 2), inverter.start_latents(tiny, 2))
+    other = inverter.reseeded(5)
+    assert other.perceptual is inverter.perceptual and other.identity is inverter.identity  # networks shared
+    assert not torch.allclose(other.start_latents(tiny, 2), by_hand) and inverter.seed == 4  # the copy only
+    w_space = OptimizationInverter(steps=1, start="sample", latent_space="w", seed=4, progress=False)
+    assert w_space.start_latents(tiny, 2).shape == (2, tiny.w_dim)
+    # One Adam step at lr 0.1 moves each coordinate by at most ~0.1 (times the warm-up factor) from the start.
+    one_step = OptimizationInverter(steps=1, lr_rampup=0, start="sample", start_psi=0.5, seed=4, progress=False)
+    assert (one_step.invert(target, tiny) - by_hand).abs().max().item() < 0.11
+    # Only a non-default start enters the settings, so inversions cached before the option keep their key.
+    assert "start" not in OptimizationInverter(progress=False).settings()
+    assert inverter.settings()["start"] == "sample" and inverter.settings()["start_psi"] == 0.5
+    with pytest.raises(ValueError, match="start must be one of"):
+        OptimizationInverter(start="zero")
+    with pytest.raises(ValueError, match="start_psi must be in"):
+        OptimizationInverter(start_psi=1.5)
+
+
 def test_bad_inputs_fail_clearly(tiny, target):
     inverter = OptimizationInverter(steps=1, progress=False)
     with pytest.raises(ValueError, match=r"\[B, 3, H, W\]"):

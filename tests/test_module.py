@@ -243,3 +243,30 @@ def test_adversarial_callback_finds_latents_at_its_steps_and_they_are_unlearned(
     probe.unlearned.load_state_dict(module.unlearned.state_dict())
     after = probe.compute_step(draws(), backward=False)["adversarial"].item()
     assert after < 0.7 * before, (before, after)
+
+
+def test_adversarial_callback_reseeds_an_inverter_with_its_refresh_number(tiny):
+    from guide_pl.callbacks import AdversarialLatents
+    from guide_pl.inversion.base import Inverter
+
+    module, data = make_module(tiny)
+    seeds = []
+
+    class SeedRecorder(Inverter):
+        def __init__(self, seed=0):
+            self.seed = seed
+
+        def reseeded(self, seed):
+            return SeedRecorder(seed)
+
+        def invert(self, images, generator):
+            seeds.append(self.seed)
+            return tiny.w_avg.expand(1, tiny.w_dim)
+
+    trainer = pl.Trainer(max_steps=10, max_epochs=1, logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+                         callbacks=[AdversarialLatents(torch.zeros(3, 32, 32), SeedRecorder(), every_n_steps=3)])
+    data.num_steps = 10
+    trainer.fit(module, datamodule=data)
+    assert seeds == [1, 2, 3]  # steps 3, 6, 9; never the evaluation attacker's seed 0
+

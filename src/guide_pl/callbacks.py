@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from .atomic import torch_save, write_text
+from .inversion.base import Inverter
 
 
 class StepTimer(pl.Callback):
@@ -171,8 +172,10 @@ class AdversarialLatents(pl.Callback):
     `invert(image [1, 3, H, W], G_u)` → w_r, which the module unlearns from then on (add_adversarial_latent).
 
     `image` is the identity's aligned photo (or G_s(w_u) without photos); with a `judge`, each found latent is
-    recorded with the judge's distance between the image and G_u(w_r) before it is unlearned. Every rank runs
-    the same deterministic inversion, so DDP replicas stay equal.
+    recorded with the judge's distance between the image and G_u(w_r) before it is unlearned. `invert` is a
+    callable, or an `Inverter` whose k-th refresh draws from seed k (k ≥ 1, so no attack made during training
+    repeats the evaluation's attacker at its seed 0). Every rank runs the same seeded inversion, so DDP
+    replicas stay equal.
     """
 
     def __init__(self, image: torch.Tensor, invert: Any, every_n_steps: int, judge: Any = None,
@@ -192,13 +195,16 @@ class AdversarialLatents(pl.Callback):
         unlearned = pl_module.unlearned
         was_training = unlearned.training
         unlearned.eval()
+        invert = self.invert
+        if isinstance(invert, Inverter):
+            invert = invert.reseeded(step // self.every_n_steps).invert
         with torch.enable_grad():
             if self.judge is not None:
                 from .evaluation import reinvert
 
-                w_r, _, comparison = reinvert(self.judge, self.image, unlearned, self.invert, self.noise_mode)
+                w_r, _, comparison = reinvert(self.judge, self.image, unlearned, invert, self.noise_mode)
             else:
-                w_r = self.invert(self.image.unsqueeze(0), unlearned)
+                w_r = invert(self.image.unsqueeze(0), unlearned)
         record = {"step": step, "latent_distance_to_w_u": float((pl_module.source.as_wplus(w_r.to(pl_module.w_u))
                                                                   - pl_module.w_u).flatten(1).norm(dim=1)[0])}
         if self.judge is not None:

@@ -63,6 +63,9 @@ class MethodConfig:
     adversarial_every_n_steps: int = 0
     lambda_adversarial: float = 1.0
     adversarial_memory: int = 3
+    # The attacker of those refreshes: no name = the scenario's inverter with these options laid over its own
+    # (e.g. options.start=sample: each refresh k sets out from a different face, seeded k); a name: as given.
+    adversarial_inverter: NetConfig = field(default_factory=NetConfig)
 
 
 @dataclass

@@ -91,17 +91,26 @@ class CachedInverter(Inverter):
 
         return cached_invert(self.inner, images, generator, self.cache_dir)
 
+    def reseeded(self, seed: int) -> Inverter:
+        """The inner inverter reseeded, cached in the same folder (its settings, seed included, key the cache)."""
+        return CachedInverter(self.inner.reseeded(seed), self.cache_dir)
 
-def build_inverter(cfg: DictConfig, progress: bool, attacker: bool = False, cached: bool = True) -> Inverter:
-    """The scenario's inverter (optimisation by default), or with `attacker` the re-inversion attacker
-    (evaluation.reinversion_inverter over it), wrapped in the on-disk cache unless `cached` is False."""
+
+def build_inverter(cfg: DictConfig, progress: bool, attacker: bool = False, cached: bool = True,
+                   adversary: bool = False) -> Inverter:
+    """The scenario's inverter (optimisation by default); with `attacker` the re-inversion attacker
+    (evaluation.reinversion_inverter over it), with `adversary` the attacker of training's adversarial refreshes
+    (method.adversarial_inverter over it); wrapped in the on-disk cache unless `cached` is False."""
     from .inversion import build_inverter as build
 
     name, opts = cfg.scenario.inverter.name, options(cfg.scenario.inverter.options)
-    if attacker and cfg.evaluation.reinversion_inverter.name:
-        name, opts = cfg.evaluation.reinversion_inverter.name, {}
-    if attacker:
-        opts.update(options(cfg.evaluation.reinversion_inverter.options))
+    overlay = None
+    if attacker or adversary:
+        overlay = cfg.evaluation.reinversion_inverter if attacker else cfg.method.adversarial_inverter
+    if overlay is not None:
+        if overlay.name:
+            name, opts = overlay.name, {}
+        opts.update(options(overlay.options))
     if name == "optimize":
         opts.setdefault("progress", progress)
     inverter = build(name, **opts)
@@ -243,7 +252,7 @@ def unlearn(cfg: DictConfig) -> Path:
     if cfg.method.adversarial_every_n_steps > 0:
         # Runs before the timer's step start, so seconds_per_step stays the cost of a GUIDE step.
         image = data.images[0] if data.images is not None else render_first(generator, data.w_u, cfg)
-        adversary = AdversarialLatents(image, build_inverter(cfg, progress, cached=False).invert,
+        adversary = AdversarialLatents(image, build_inverter(cfg, progress, cached=False, adversary=True),
                                        cfg.method.adversarial_every_n_steps, judge, cfg.generator.noise_mode)
     callbacks: list[Any] = [*([adversary] if adversary else []), timer, history,
                             StepCheckpoint(checkpoint_path, cfg.trainer.checkpoint_every_n_steps, resume_state)]

@@ -17,6 +17,10 @@ class Inverter:
         """Aligned photos [B, 3, H, W] in [-1, 1] → W+ latents [B, generator.num_ws, generator.w_dim]."""
         raise NotImplementedError
 
+    def reseeded(self, seed: int) -> Inverter:
+        """This inverter drawing its randomness from `seed`; deterministic inverters return themselves."""
+        return self
+
 
 INVERTERS: Registry[Inverter] = Registry("inverter")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,7 @@ from .base import INVERTERS, Inverter
 from .fingerprint import module_fingerprint
 
 LATENT_SPACES = ("wplus", "w")
+START_POINTS = ("mean", "sample")
 StepCallback = Callable[[int, torch.Tensor, dict[str, float]], None]
 
 
@@ -62,7 +64,9 @@ class OptimizationInverter(Inverter):
     optimises one w per photo (all rows equal: the mapping network's own space, as its samples).
     `latent_noise` > 0 adds StyleGAN2's ramped-down noise to W+ during the first `noise_ramp` of the steps
     (scaled by the per-row typical ‖w − w̄‖), drawn from a torch.Generator seeded with `seed`;
-    `noise_mode="random"` synthesis noise is seeded from it too.
+    `noise_mode="random"` synthesis noise is seeded from it too. `start="mean"` starts every photo at w̄;
+    `start="sample"` at Map(z) of a z drawn from `seed`, truncated toward w̄ by `start_psi` (attackers that set
+    out from different faces land in different latent regions).
     """
 
     def __init__(
@@ -80,6 +84,8 @@ class OptimizationInverter(Inverter):
         noise_ramp: float = 0.75,
         noise_mode: str = "const",
         latent_space: str = "wplus",
+        start: str = "mean",
+        start_psi: float = 0.7,
         seed: int = 0,
         progress: bool = True,
         callback: StepCallback | None = None,
@@ -90,6 +96,10 @@ class OptimizationInverter(Inverter):
             raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if latent_space not in LATENT_SPACES:
             raise ValueError(f"latent_space must be one of {LATENT_SPACES}, got {latent_space!r}")
+        if start not in START_POINTS:
+            raise ValueError(f"start must be one of {START_POINTS}, got {start!r}")
+        if not 0.0 <= start_psi <= 1.0:
+            raise ValueError(f"start_psi must be in [0, 1], got {start_psi}")
         if isinstance(perceptual, str):
             perceptual = build_perceptual(perceptual)
         if isinstance(identity, str):
@@ -102,11 +112,12 @@ class OptimizationInverter(Inverter):
         self.latent_noise, self.noise_ramp = float(latent_noise), float(noise_ramp)
         self.noise_mode, self.seed = noise_mode, int(seed)
         self.latent_space = latent_space
+        self.start, self.start_psi = start, float(start_psi)
         self.progress, self.callback = progress, callback
 
     def settings(self) -> dict[str, Any]:
         """Everything that changes the result (for cache keys); the loss networks by content fingerprint."""
-        return {
+        settings = {
             "steps": self.steps,
             "lr": self.lr,
             "lambda_pix": self.lambda_pix,
@@ -122,6 +133,26 @@ class OptimizationInverter(Inverter):
             "latent_space": self.latent_space,
             "seed": self.seed,
         }
+        if self.start != "mean":  # only when not the default, so inversions cached before this option stay valid
+            settings.update(start=self.start, start_psi=self.start_psi)
+        return settings
+
+    def reseeded(self, seed: int) -> OptimizationInverter:
+        """A copy (sharing the loss networks) that draws its start point and noise from `seed`."""
+        copied = copy.copy(self)
+        copied.seed = int(seed)
+        return copied
+
+    def start_latents(self, generator: FaceGenerator, batch: int) -> torch.Tensor:
+        """The starting latents: w̄, or truncated Map(z) for z drawn from `seed`; [B, w_dim] or W+ by space."""
+        device = generator.w_avg.device
+        if self.start == "mean":
+            ws = generator.w_avg.detach().to(device).expand(batch, generator.num_ws, generator.w_dim)
+        else:
+            z = torch.randn(batch, generator.z_dim, generator=torch.Generator().manual_seed(self.seed))
+            with torch.no_grad():
+                ws = generator.map(z.to(device), truncation_psi=self.start_psi)
+        return (ws if self.latent_space == "wplus" else ws[:, 0]).clone()
 
     def loss_terms(self, images: torch.Tensor, target: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-sample loss terms [B] between generated `images` and `target`, both at the loss resolution."""
@@ -164,9 +195,7 @@ class OptimizationInverter(Inverter):
             w_row_std = generator.typical_distance() / math.sqrt(generator.num_ws)
 
         # "w": one w [B, w_dim] per photo, broadcast to every row by generator.as_wplus.
-        shape = (batch, generator.num_ws, generator.w_dim) if self.latent_space == "wplus" else (batch, generator.w_dim)
-        ws = generator.w_avg.detach().to(device).expand(shape).clone()
-        ws.requires_grad_(True)
+        ws = self.start_latents(generator, batch).requires_grad_(True)
         optimizer = torch.optim.Adam([ws], lr=self.lr, betas=(0.9, 0.999))
         target = None
         bar = tqdm(range(self.steps), desc="invert", disable=not self.progress, leave=False)
