@@ -155,18 +155,6 @@ def _num_features(features: nn.Module) -> int:
     return int(dim)
 
 
-def reinversion_recognised(
-    judge: Any,
-    photo: torch.Tensor,
-    unlearned: FaceGenerator,
-    invert: Callable[[torch.Tensor, FaceGenerator], torch.Tensor],
-    noise_mode: str = "const",
-) -> tuple[bool, float, torch.Tensor]:
-    """Re-inversion attack: invert the photo again into G_u; is the person recognised in G_u(w_re)?"""
-    _, image, comparison = reinvert(judge, photo, unlearned, invert, noise_mode)
-    return comparison.same_person, comparison.distance, image
-
-
 def reinvert(
     judge: Any,
     photo: torch.Tensor,
@@ -174,7 +162,8 @@ def reinvert(
     invert: Callable[[torch.Tensor, FaceGenerator], torch.Tensor],
     noise_mode: str = "const",
 ) -> tuple[torch.Tensor, torch.Tensor, Any]:
-    """Invert `photo` [3, H, W] into `generator`: the latent w_re, the image G(w_re) and the judge's comparison."""
+    """Re-inversion attack: invert `photo` [3, H, W] into `generator`; the latent w_re, the image G(w_re) and the
+    judge's comparison of the photo with it (is the person recognised?)."""
     w_re = invert(photo.unsqueeze(0), generator)
     image = render(generator, w_re, noise_mode)[0]
     return w_re, image, judge.compare_descriptions(judge.describe(photo), judge.describe(image))

@@ -104,10 +104,8 @@ def build_inverter(cfg: DictConfig, progress: bool, attacker: bool = False, cach
     from .inversion import build_inverter as build
 
     name, opts = cfg.scenario.inverter.name, options(cfg.scenario.inverter.options)
-    overlay = None
     if attacker or adversary:
         overlay = cfg.evaluation.reinversion_inverter if attacker else cfg.method.adversarial_inverter
-    if overlay is not None:
         if overlay.name:
             name, opts = overlay.name, {}
         opts.update(options(overlay.options))
@@ -356,7 +354,7 @@ def report_inversion(judge: Any, generator: FaceGenerator, data: Any, noise_mode
 def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, run_dir: Path,
              progress: bool) -> dict[str, Any]:
     """The paper's metrics and ours, plus grid.png."""
-    from .evaluation import delta_fid_real, fid_pre, identity_report, reinversion_recognised, render
+    from .evaluation import delta_fid_real, fid_pre, identity_report, reinvert, render
     from .faces import build_identity
     from .faces.inception import resolve_fid_features
     from .images import load_image_tensor, save_grid
@@ -385,8 +383,8 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
     reinverted = None
     if ev.reinversion and photos:
         inverter = build_inverter(cfg, progress, attacker=True)
-        recognised, distance, reinverted = reinversion_recognised(judge, photos[0], unlearned, inverter.invert, noise)
-        out["reinversion_recognised"], out["reinversion_distance"] = recognised, distance
+        _, reinverted, comparison = reinvert(judge, photos[0], unlearned, inverter.invert, noise)
+        out["reinversion_recognised"], out["reinversion_distance"] = comparison.same_person, comparison.distance
     if out["fid_features"]:
         features = build_identity(out["fid_features"]).to(source.w_avg.device)
         out["fid_pre"] = fid_pre(source, unlearned, features, ev.fid_samples, ev.seed,
