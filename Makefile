@@ -16,6 +16,7 @@ install:
 	$(BIN)/python -m pip install -e ".[dev]"
 	$(BIN)/guide-pl fetch-weights mobilestylegan
 	$(BIN)/guide-pl fetch-weights lpips
+	$(BIN)/guide-pl fetch-weights mobileface
 	@if $(BIN)/python -m pip show torchvision >/dev/null 2>&1; then \
 		echo "torchvision got installed: it breaks torchmetrics/lightning with this torch build" >&2; exit 1; fi
 

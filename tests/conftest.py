@@ -26,3 +26,16 @@ def tiny():
     from guide_pl.generators import build_generator
 
     return build_generator("tiny", resolution=16, channels=16)
+
+
+@pytest.fixture
+def mobileface_weights():
+    """checkpoints/mobileface when fetched; skip without (fail under GUIDE_PL_REQUIRE_WEIGHTS=1, as in CI)."""
+    from guide_pl.faces.mobileface import MOBILEFACE_FILES, mobileface_dir
+
+    folder = mobileface_dir()
+    if not all((folder / name).is_file() for name in MOBILEFACE_FILES):
+        if os.environ.get("GUIDE_PL_REQUIRE_WEIGHTS") == "1":
+            pytest.fail(f"MobileFace weights missing in {folder} (GUIDE_PL_REQUIRE_WEIGHTS=1)")
+        pytest.skip("run guide-pl fetch-weights mobileface")
+    return folder

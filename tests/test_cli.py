@@ -77,12 +77,12 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
         assert torch.allclose(resumed["synthesis_state_dict"][key], value, atol=1e-6), key
 
 
-def test_photos_pipeline_on_tiny_writes_every_metric(tmp_path):
+def test_photos_pipeline_on_tiny_writes_every_metric(tmp_path, mobileface_weights):
     """Align → invert → unlearn → evaluate on real photos, with `tiny` so it is fast (the numbers mean little)."""
     pytest.importorskip("dlib")
     code = main(["unlearn", "generator=tiny", "id=alex_lacamoire", "trainer.max_steps=2", f"run.root={tmp_path}",
                  "run.name=photos", "trainer.progress_bar=false", "scenario.inverter.options.steps=5",
-                 "evaluation.fid_samples=4", "evaluation.curve_every_n_steps=1"])
+                 "evaluation.fid_samples=4", "evaluation.curve_every_n_steps=1", "evaluation.second_judge=mobileface"])
     assert code == 0
     run = tmp_path / "photos"
     metrics = json.loads((run / "metrics.json").read_text())
@@ -91,6 +91,12 @@ def test_photos_pipeline_on_tiny_writes_every_metric(tmp_path):
         assert key in metrics, key
     assert metrics["identity"] == "alex_lacamoire" and metrics["delta_fid_real"] is None
     assert len(metrics["photos"]) == 2 and -1.0 <= metrics["id"] <= 1.0
+    second = metrics["second_judge"]
+    assert second["name"] == "mobileface" and len(second["photo_cosines_after"]) == 2
+    assert -1.0 <= second["id"] <= 1.0 and isinstance(second["reinversion_recognised"], bool)
+    # Its verdicts follow its cosines and threshold (a fraction of the 2 photos at or above it).
+    above = sum(c >= second["cosine_threshold"] for c in second["photo_cosines_after"])
+    assert second["photo_recognised_after"] == above / 2
     assert (run / "grid.png").is_file()
     assert len((run / "curve.csv").read_text().splitlines()) == 1 + 3  # header + steps 0, 1, 2
     assert list((tmp_path / ".cache" / "inversions").glob("*.pt"))  # inversions cached for the next run
@@ -124,7 +130,7 @@ def test_adversarial_latents_survive_an_interruption(tmp_path, monkeypatch):
         assert torch.allclose(resumed["synthesis_state_dict"][key], value, atol=1e-6), key
 
 
-def test_attack_command_reattacks_a_finished_run(tmp_path, capsys):
+def test_attack_command_reattacks_a_finished_run(tmp_path, capsys, mobileface_weights):
     """`guide-pl attack RUN`: the default attacker on G_s is the scenario's inverter, so it lands on the saved
     w_u; another attacker gets its own result file; bad overrides and damaged runs are clear errors."""
     pytest.importorskip("dlib")
@@ -150,9 +156,29 @@ def test_attack_command_reattacks_a_finished_run(tmp_path, capsys):
     assert len(files) == 1
     assert "source" not in json.loads((run / "attacks" / files[0]).read_text())
 
+    # The second judge can be asked of a run made without it; the attacker (and its file) stay the default.
+    assert main(["attack", str(run), "evaluation.second_judge=mobileface", "--no-source"]) == 0
+    judged = json.loads((run / "attacks" / "default.json").read_text())["unlearned"]["second_judge"]
+    assert judged["name"] == "mobileface" and -1.0 <= judged["cosine"] <= 1.0
+    assert judged["recognised"] == (judged["cosine"] >= 0.28)
+    assert "mobileface: cosine" in capsys.readouterr().out
+
     assert main(["attack", str(run), "method.lr=1"]) == 2
     assert "must be keys under evaluation.reinversion_inverter" in capsys.readouterr().err
+    assert main(["attack", str(run), "evaluation.second_judge=nope"]) == 2
+    assert "unknown evaluation.second_judge 'nope'" in capsys.readouterr().err
     (run / "unlearned.pt").write_bytes((run / "unlearned.pt").read_bytes()[:100])
     assert main(["attack", str(run)]) == 2
     assert "cannot load the unlearned generator" in capsys.readouterr().err
     assert main(["attack", str(tmp_path / "nowhere")]) == 2
+
+
+def test_second_judge_problems_fail_before_any_work(tmp_path, monkeypatch, capsys):
+    """An unknown second judge, or its weights missing, is a clear error before inversion or training."""
+    common = ["unlearn", "generator=tiny", "trainer.max_steps=1", f"run.root={tmp_path}", "trainer.progress_bar=false"]
+    assert main([*common, "evaluation.second_judge=nope"]) == 2
+    assert "unknown evaluation.second_judge 'nope'" in capsys.readouterr().err
+    monkeypatch.setenv("GUIDE_PL_CHECKPOINTS", str(tmp_path / "empty"))
+    assert main([*common, "evaluation.second_judge=mobileface"]) == 2
+    assert "guide-pl fetch-weights mobileface" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*/unlearned.pt"))

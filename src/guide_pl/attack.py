@@ -20,6 +20,7 @@ from .config import ConfigError, load_saved_config
 from .generators.base import FaceGenerator
 
 ATTACK_PREFIX = "evaluation.reinversion_inverter"
+SECOND_JUDGE_KEY = "evaluation.second_judge"  # may be set too: a run made before it existed can be judged by it
 
 
 def load_unlearned(path: Path, generator: FaceGenerator, expected_name: str) -> tuple[FaceGenerator, dict]:
@@ -48,20 +49,24 @@ def attack_label(overrides: Sequence[str]) -> str:
 def attack_run(run_dir: str | Path, overrides: Sequence[str] = (), on_source: bool = True,
                progress: bool = True) -> dict[str, Any]:
     """Invert the run's source photo (or G_s(w_u) without photos) into G_u (and G_s) with the attacker that
-    `overrides` (keys under evaluation.reinversion_inverter) configure; judge it; write attacks/<label>.json."""
+    `overrides` (keys under evaluation.reinversion_inverter) configure; judge it (and with
+    evaluation.second_judge); write attacks/<label>.json, labelled by the attacker's overrides only."""
     from .data import list_photos
     from .evaluation import reinvert, render
     from .generators import build_generator
     from .images import save_grid
-    from .runner import build_inverter, build_judge, make_aligner, options
+    from .runner import build_inverter, build_judge, build_second_judge, make_aligner, options
 
     run_dir = Path(run_dir)
     config_file = run_dir / "config.yaml"
     if not config_file.is_file():
         raise FileNotFoundError(f"{config_file} does not exist: {run_dir} is not a guide-pl run folder")
-    wrong = [item for item in overrides if not item.startswith(ATTACK_PREFIX + ".")]
+    wrong = [item for item in overrides
+             if not item.startswith(ATTACK_PREFIX + ".") and item.split("=", 1)[0] != SECOND_JUDGE_KEY]
     if wrong:
-        raise ConfigError(f"attack overrides must be keys under {ATTACK_PREFIX} (the attacker), got {wrong[0]!r}")
+        raise ConfigError(f"attack overrides must be keys under {ATTACK_PREFIX} (the attacker) or "
+                          f"{SECOND_JUDGE_KEY}, got {wrong[0]!r}")
+    attacker_overrides = [item for item in overrides if item.startswith(ATTACK_PREFIX + ".")]
     cfg = load_saved_config(config_file, overrides)
     noise = cfg.generator.noise_mode
     generator = build_generator(cfg.generator.name, **options(cfg.generator.options)).eval()
@@ -70,9 +75,9 @@ def attack_run(run_dir: str | Path, overrides: Sequence[str] = (), on_source: bo
         image = make_aligner(generator.resolution)(list_photos(cfg.scenario.photos)[0])
     else:
         image = render(generator, saved["w_u"][:1], noise)[0]
-    judge = build_judge(cfg)
+    judge, second = build_judge(cfg), build_second_judge(cfg)
     invert = build_inverter(cfg, progress, attacker=True).invert
-    result: dict[str, Any] = {"run": str(run_dir), "overrides": list(overrides),
+    result: dict[str, Any] = {"run": str(run_dir), "overrides": attacker_overrides,
                               "attacker": options(cfg.evaluation.reinversion_inverter)}
     row = [image]
     targets = [("unlearned", unlearned)] + ([("source", generator)] if on_source else [])
@@ -80,8 +85,12 @@ def attack_run(run_dir: str | Path, overrides: Sequence[str] = (), on_source: bo
         w_re, rendered, comparison = reinvert(judge, image, net, invert, noise)
         result[name] = {"recognised": comparison.same_person, "distance": comparison.distance,
                         "latent_distance_to_w_avg": float((w_re - generator.w_avg.cpu()).flatten(1).norm(dim=1)[0])}
+        if second is not None:
+            comparison2 = second.compare(image, rendered)
+            result[name]["second_judge"] = {"name": second.name, "recognised": comparison2.same_person,
+                                            "cosine": comparison2.cosine}
         row.append(rendered)
-    label = attack_label(overrides)
+    label = attack_label(attacker_overrides)
     out_dir = run_dir / "attacks"
     out_dir.mkdir(exist_ok=True)
     atomic.write_json(out_dir / f"{label}.json", result)
@@ -93,9 +102,15 @@ def attack_run(run_dir: str | Path, overrides: Sequence[str] = (), on_source: bo
 def attack_summary(result: dict[str, Any]) -> str:
     """One line per attacked generator: recognised or not, and the judge's distance."""
     lines = [f"attacker: {result['attacker']}"]
+    def verdict(recognised: bool) -> str:
+        return "recognised" if recognised else "not recognised"
+
     for name in ("unlearned", "source"):
         if name in result:
             r = result[name]
-            verdict = "recognised" if r["recognised"] else "not recognised"
-            lines.append(f"  {name:<9} distance {r['distance']:.3f} → {verdict}")
+            line = f"  {name:<9} distance {r['distance']:.3f} → {verdict(r['recognised'])}"
+            if "second_judge" in r:
+                second = r["second_judge"]
+                line += f"; {second['name']}: cosine {second['cosine']:.3f} → {verdict(second['recognised'])}"
+            lines.append(line)
     return "\n".join(lines)

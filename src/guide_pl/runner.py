@@ -137,6 +137,20 @@ def build_judge(cfg: DictConfig):
     return DlibIdentityEvaluator()
 
 
+def build_second_judge(cfg: DictConfig):
+    """The independent second judge (evaluation.second_judge), or None."""
+    name = cfg.evaluation.second_judge
+    if name is None:
+        return None
+    if name != "mobileface":
+        raise ValueError(f"unknown evaluation.second_judge {name!r}; valid: mobileface, null")
+    from .faces import build_identity
+    from .faces.evaluator import EmbeddingJudge
+    from .faces.mobileface import MOBILEFACE_SAME_PERSON_COSINE
+
+    return EmbeddingJudge(name, build_identity(name), MOBILEFACE_SAME_PERSON_COSINE)
+
+
 # -- naming -----------------------------------------------------------------------------------------------
 def identity_label(cfg: DictConfig) -> str:
     """A short name for the identity being unlearned (run names, metrics)."""
@@ -222,13 +236,15 @@ def unlearn(cfg: DictConfig) -> Path:
         aligner=make_aligner(generator.resolution) if photos_scenario else None,
     )
     print(f"[2/5] identity {identity_label(cfg)}" + (": aligning and inverting photos" if photos_scenario else ""))
+    # Judges are built first: a bad name or missing weights fails now, not after inversion and training.
+    judge = build_judge(cfg) if cfg.evaluation.enabled else None
+    second_judge = build_second_judge(cfg) if cfg.evaluation.enabled else None
     inversion_started = time.perf_counter()
     data.setup("fit")
     seconds_inversion = time.perf_counter() - inversion_started
-    judge = build_judge(cfg) if cfg.evaluation.enabled else None
     photos = list(data.images) if data.images is not None else []
     if judge is not None and photos:
-        report_inversion(judge, generator, data, cfg.generator.noise_mode)
+        report_inversion(judge, generator, data, cfg.generator.noise_mode, second_judge)
 
     module = GuideModule(generator, data.w_u, build_local_loss(cfg), settings)
     checkpoint_path = run_dir / "checkpoints" / "last.pt"
@@ -316,7 +332,7 @@ def unlearn(cfg: DictConfig) -> Path:
         metrics["seconds_adversarial"] = adversary.seconds
     if judge is not None:
         print("[4/5] evaluating")
-        metrics.update(evaluate(cfg, judge, module, data, photos, run_dir, progress))
+        metrics.update(evaluate(cfg, judge, second_judge, module, data, photos, run_dir, progress))
     metrics["seconds_total"] = time.perf_counter() - started
     atomic.write_json(run_dir / "metrics.json", metrics)
     log_to_wandb(cfg, trainer, metrics, run_dir)
@@ -333,7 +349,8 @@ def render_first(generator: FaceGenerator, ws: torch.Tensor, cfg: DictConfig) ->
 
 
 @torch.no_grad()
-def report_inversion(judge: Any, generator: FaceGenerator, data: Any, noise_mode: str) -> None:
+def report_inversion(judge: Any, generator: FaceGenerator, data: Any, noise_mode: str,
+                     second_judge: Any = None) -> None:
     """Say whether the judge recognises each photo's person in G_s(w): if not, unlearning it means little."""
     from .evaluation import render
 
@@ -342,7 +359,12 @@ def report_inversion(judge: Any, generator: FaceGenerator, data: Any, noise_mode
     for path, photo, image in zip(data.photo_paths, data.images, images):
         comparison = judge.compare(photo, image)
         verdict = "recognised" if comparison.same_person else "NOT recognised"
-        print(f"      inversion of {path.name}: dlib distance {comparison.distance:.3f} → {verdict} in G_s(w)")
+        line = f"      inversion of {path.name}: dlib distance {comparison.distance:.3f} → {verdict} in G_s(w)"
+        if second_judge is not None:
+            second = second_judge.compare(photo, image)
+            line += (f"; {second_judge.name} cosine {second.cosine:.3f} → "
+                     f"{'recognised' if second.same_person else 'NOT recognised'}")
+        print(line)
         if not comparison.same_person:
             warnings.warn(
                 f"the inversion of {path} does not capture the person (dlib distance {comparison.distance:.3f} "
@@ -351,7 +373,7 @@ def report_inversion(judge: Any, generator: FaceGenerator, data: Any, noise_mode
             )
 
 
-def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, run_dir: Path,
+def evaluate(cfg: DictConfig, judge: Any, second: Any, module: Any, data: Any, photos: list, run_dir: Path,
              progress: bool) -> dict[str, Any]:
     """The paper's metrics and ours, plus grid.png."""
     from .evaluation import delta_fid_real, fid_pre, identity_report, reinvert, render
@@ -380,11 +402,23 @@ def evaluate(cfg: DictConfig, judge: Any, module: Any, data: Any, photos: list, 
         "fid_features": resolve_fid_features(ev.fid_features),  # "auto" → the network actually used
         "fid_samples": ev.fid_samples,
     }
+    if second is not None:
+        report2 = identity_report(second, before, after, photos, names)
+        out["second_judge"] = {"name": second.name, "cosine_threshold": second.cosine_threshold, "id": report2.id,
+                               "id_others": report2.id_others,
+                               "photo_recognised_before": report2.photo_recognised_before,
+                               "photo_recognised_after": report2.photo_recognised_after,
+                               "photo_cosines_after": [1.0 - p.distance_after for p in report2.photos],
+                               "reinversion_recognised": None, "reinversion_cosine": None}
     reinverted = None
     if ev.reinversion and photos:
         inverter = build_inverter(cfg, progress, attacker=True)
         _, reinverted, comparison = reinvert(judge, photos[0], unlearned, inverter.invert, noise)
         out["reinversion_recognised"], out["reinversion_distance"] = comparison.same_person, comparison.distance
+        if second is not None:
+            comparison2 = second.compare(photos[0], reinverted)
+            out["second_judge"]["reinversion_recognised"] = comparison2.same_person
+            out["second_judge"]["reinversion_cosine"] = comparison2.cosine
     if out["fid_features"]:
         features = build_identity(out["fid_features"]).to(source.w_avg.device)
         out["fid_pre"] = fid_pre(source, unlearned, features, ev.fid_samples, ev.seed,
@@ -425,6 +459,17 @@ def log_to_wandb(cfg: DictConfig, trainer: Any, metrics: dict[str, Any], run_dir
                 logger.log_image("eval/grid", [str(run_dir / "grid.png")])
 
 
+def second_judge_rows(second: dict[str, Any] | None) -> list[tuple[str, Any]]:
+    """Summary rows of the second judge (none when it is off)."""
+    if not second:
+        return []
+    name = second["name"]
+    return [(f"{name}: ID / ID_others (↓)", f"{second['id']:.4g} / " + (
+                f"{second['id_others']:.4g}" if second["id_others"] is not None else "—")),
+            (f"{name}: photo recognised after (↓)", second["photo_recognised_after"]),
+            (f"{name}: re-inversion recognised (↓)", second["reinversion_recognised"])]
+
+
 def summary_table(metrics: dict[str, Any], run_dir: Path) -> str:
     """One screen: what was unlearned, how well, what it cost."""
 
@@ -446,6 +491,7 @@ def summary_table(metrics: dict[str, Any], run_dir: Path) -> str:
         ("photo recognised before", metrics.get("photo_recognised_before")),
         ("photo recognised after (↓)", metrics.get("photo_recognised_after")),
         ("re-inversion recognised (↓)", metrics.get("reinversion_recognised")),
+        *second_judge_rows(metrics.get("second_judge")),
         (f"FID_pre ({metrics.get('fid_features')}, n={metrics.get('fid_samples')}) (↓)", metrics.get("fid_pre")),
         ("ΔFID_real (↓)", metrics.get("delta_fid_real")),
         ("seconds per step", metrics.get("seconds_per_step")),

@@ -9,6 +9,7 @@ from . import (
     insightface,  # noqa: F401  ("insightface"; onnxruntime imported only when built)
     irse,  # noqa: F401  ("arcface", "curricularface")
     lpips_vgg,  # noqa: F401  ("lpips_vgg")
+    mobileface,  # noqa: F401  ("mobileface": the independent judge, from an npm package's TF.js graph)
     simple,  # noqa: F401  ("pixel_l2", "random_cnn")
 )
 from .registry import IDENTITY_NETS, PERCEPTUAL_NETS, build_identity, build_perceptual

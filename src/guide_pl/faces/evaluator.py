@@ -7,6 +7,7 @@ dlib calls two faces the same person when the Euclidean distance of their descri
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -107,4 +108,45 @@ class DlibIdentityEvaluator:
 
     def compare(self, a: EvalImage, b: EvalImage) -> IdentityComparison:
         """Compare the faces of two images (photos or generator outputs)."""
+        return self.compare_descriptions(self.describe(a), self.describe(b))
+
+
+@dataclass
+class EmbeddingDescription:
+    """A face network's l2-normalised embedding of one FFHQ-aligned image (no detection: the crop is fixed)."""
+
+    descriptor: np.ndarray
+    fell_back: bool = False
+
+
+class EmbeddingJudge:
+    """A second judge from any identity network: cosine of embeddings, same person when cosine ≥ `cosine_threshold`.
+
+    Speaks the DlibIdentityEvaluator protocol, with distance = 1 − cosine (so `threshold` = 1 − cosine_threshold).
+    Images must be FFHQ-aligned tensors [3, H, W] in [-1, 1] (photos go through the pipeline's aligner first).
+    """
+
+    def __init__(self, name: str, network: torch.nn.Module, cosine_threshold: float) -> None:
+        self.name = name
+        self.network = network.eval().requires_grad_(False)
+        self.cosine_threshold = cosine_threshold
+        self.threshold = 1.0 - cosine_threshold
+
+    @torch.no_grad()
+    def describe(self, image: torch.Tensor) -> EmbeddingDescription:
+        """The network's embedding of one aligned image tensor."""
+        if not isinstance(image, torch.Tensor) or image.ndim != 3 or image.shape[0] != 3:
+            raise ValueError(f"the {self.name} judge takes one aligned image tensor [3, H, W], got "
+                             f"{type(image).__name__} {tuple(getattr(image, 'shape', ()))}")
+        device = next(itertools.chain(self.network.parameters(), self.network.buffers()), image).device
+        embedding = self.network(image.unsqueeze(0).to(device).float())[0]
+        return EmbeddingDescription(torch.nn.functional.normalize(embedding, dim=0).double().cpu().numpy())
+
+    def compare_descriptions(self, a: EmbeddingDescription, b: EmbeddingDescription) -> IdentityComparison:
+        """Cosine, 1 − cosine and the same-person decision."""
+        cosine = float(a.descriptor @ b.descriptor)
+        return IdentityComparison(cosine, 1.0 - cosine, cosine >= self.cosine_threshold, (False, False))
+
+    def compare(self, a: torch.Tensor, b: torch.Tensor) -> IdentityComparison:
+        """Compare two aligned image tensors."""
         return self.compare_descriptions(self.describe(a), self.describe(b))
