@@ -32,10 +32,6 @@ def tiny():
 def mobileface_weights():
     """checkpoints/mobileface when fetched; skip without (fail under GUIDE_PL_REQUIRE_WEIGHTS=1, as in CI)."""
     from guide_pl.faces.mobileface import MOBILEFACE_FILES, mobileface_dir
+    from required_weights import fetched_weights
 
-    folder = mobileface_dir()
-    if not all((folder / name).is_file() for name in MOBILEFACE_FILES):
-        if os.environ.get("GUIDE_PL_REQUIRE_WEIGHTS") == "1":
-            pytest.fail(f"MobileFace weights missing in {folder} (GUIDE_PL_REQUIRE_WEIGHTS=1)")
-        pytest.skip("run guide-pl fetch-weights mobileface")
-    return folder
+    return fetched_weights(mobileface_dir(), MOBILEFACE_FILES, "mobileface")

@@ -12,15 +12,11 @@ import pytest
 from guide_pl import fetch_weights as fw
 from guide_pl.faces.mobileface import MOBILEFACE_FILES
 from guide_pl.weights import WEIGHTS, locate
+from required_weights import fetched_weights
 
 
 def _installed_dir():
-    folder = fw.mobilestylegan_dir()
-    if not all((folder / name).is_file() for name in fw.MOBILESTYLEGAN_FILES):
-        if os.environ.get("GUIDE_PL_REQUIRE_WEIGHTS") == "1":
-            pytest.fail(f"MobileStyleGAN IR files missing in {folder} (GUIDE_PL_REQUIRE_WEIGHTS=1)")
-        pytest.skip("run guide-pl fetch-weights mobilestylegan")
-    return folder
+    return fetched_weights(fw.mobilestylegan_dir(), fw.MOBILESTYLEGAN_FILES, "mobilestylegan")
 
 
 def _no_download(tmp):

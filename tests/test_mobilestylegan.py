@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np
@@ -14,17 +13,13 @@ from guide_pl.fetch_weights import MOBILESTYLEGAN_FILES, mobilestylegan_dir
 from guide_pl.generators import build_generator
 from guide_pl.generators.mobilestylegan import NUM_WS, MobileStyleGAN, wplus_from_authors_layout
 from guide_pl.generators.openvino_ir import IRGraph
+from required_weights import fetched_weights
 
 SEEDS = (0, 1)
 
 
 def _weights_dir():
-    folder = mobilestylegan_dir()
-    if not all((folder / name).is_file() for name in MOBILESTYLEGAN_FILES):
-        if os.environ.get("GUIDE_PL_REQUIRE_WEIGHTS") == "1":
-            pytest.fail(f"MobileStyleGAN IR files missing in {folder} (GUIDE_PL_REQUIRE_WEIGHTS=1)")
-        pytest.skip("run guide-pl fetch-weights mobilestylegan")
-    return folder
+    return fetched_weights(mobilestylegan_dir(), MOBILESTYLEGAN_FILES, "mobilestylegan")
 
 
 @pytest.fixture(scope="module")

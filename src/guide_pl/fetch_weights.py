@@ -9,6 +9,7 @@ are extracted into `checkpoints/mobilestylegan/`. `lpips`: LPIPS's linear heads 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -17,8 +18,9 @@ import tarfile
 import tempfile
 import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 from .weights import WeightFile, checkpoint_dir, register_weight, sha256_of
 
@@ -58,9 +60,59 @@ def mobilestylegan_dir() -> Path:
     return checkpoint_dir() / MOBILESTYLEGAN_SUBDIR
 
 
-def _complete(folder: Path) -> bool:
-    """True when every IR file is present with its pinned sha256."""
-    return all((folder / n).is_file() and sha256_of(folder / n) == s for n, s in MOBILESTYLEGAN_FILES.items())
+def _complete(folder: Path, files: dict[str, str]) -> bool:
+    """True when every file is present in `folder` with its pinned sha256."""
+    return all((folder / n).is_file() and sha256_of(folder / n) == sha for n, sha in files.items())
+
+
+@contextlib.contextmanager
+def _zip_members(path: Path) -> Iterator[Callable[[str], IO[bytes]]]:
+    """Open a zip (a wheel); yields member name → readable file."""
+    with zipfile.ZipFile(path) as archive:
+        yield archive.open
+
+
+@contextlib.contextmanager
+def _tar_members(path: Path) -> Iterator[Callable[[str], IO[bytes]]]:
+    """Open a gzipped tar (an npm tarball); yields member name → readable file (KeyError if absent)."""
+    with tarfile.open(path, "r:gz") as archive:
+        def open_member(name: str) -> IO[bytes]:
+            member = archive.extractfile(name)
+            if member is None:
+                raise KeyError(f"{name} is not a file")
+            return member
+
+        yield open_member
+
+
+def _install_from_archive(folder: Path, files: dict[str, str], get_archive: Callable[[Path], Path],
+                          archive_sha256: str, what: str, members: Callable, member_prefix: str) -> Path:
+    """Download (`get_archive(tmp)`), check the archive's sha256, extract `member_prefix + name` for each pinned
+    file, check each, then move them into `folder` atomically; nothing is written there on any failure."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder) as tmp_name:
+        tmp = Path(tmp_name)
+        archive = Path(get_archive(tmp))
+        actual = sha256_of(archive)
+        if actual != archive_sha256:
+            raise FetchError(f"{archive} has sha256 {actual}, expected {archive_sha256} for {what}: corrupt or "
+                             "truncated download, or a different file")
+        staged = {}
+        try:
+            with members(archive) as open_member:
+                for name, expected in files.items():
+                    target = tmp / name
+                    with open_member(member_prefix + name) as src, open(target, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                    if sha256_of(target) != expected:
+                        raise FetchError(f"{member_prefix}{name} in {archive} has an unexpected sha256")
+                    staged[name] = target
+        except (zipfile.BadZipFile, tarfile.TarError, KeyError, EOFError) as error:
+            raise FetchError(f"{archive} is not the expected {what}: {error}") from error
+        # Same folder, so each os.replace is atomic: a reader sees the old file or the complete new one.
+        for name, target in staged.items():
+            os.replace(target, folder / name)
+    return folder
 
 
 def _download_wheel(tmp: Path) -> Path:
@@ -88,36 +140,11 @@ def fetch_mobilestylegan(
     a local copy of the wheel instead of pip; `downloader(tmp) -> wheel path` replaces pip (tests).
     """
     folder = Path(dest_dir) if dest_dir is not None else mobilestylegan_dir()
-    if not force and _complete(folder):
+    if not force and _complete(folder, MOBILESTYLEGAN_FILES):
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder) as tmp_name:
-        tmp = Path(tmp_name)
-        if wheel is None:
-            wheel = (downloader or _download_wheel)(tmp)
-        wheel = Path(wheel)
-        actual = sha256_of(wheel)
-        if actual != MOBILESTYLEGAN_WHEEL_SHA256:
-            raise FetchError(
-                f"{wheel} has sha256 {actual}, expected {MOBILESTYLEGAN_WHEEL_SHA256} for {MOBILESTYLEGAN_WHEEL}: "
-                "corrupt or truncated download, or a different file"
-            )
-        staged = {}
-        try:
-            with zipfile.ZipFile(wheel) as archive:
-                for name, expected in MOBILESTYLEGAN_FILES.items():
-                    target = tmp / name
-                    with archive.open(f"random_face/data/{name}") as src, open(target, "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
-                    if sha256_of(target) != expected:
-                        raise FetchError(f"random_face/data/{name} in {wheel} has an unexpected sha256")
-                    staged[name] = target
-        except (zipfile.BadZipFile, KeyError) as error:
-            raise FetchError(f"{wheel} is not the expected wheel: {error}") from error
-        # Same folder, so each os.replace is atomic: a reader sees the old file or the complete new one.
-        for name, target in staged.items():
-            os.replace(target, folder / name)
-    return folder
+    get_wheel = (lambda tmp: wheel) if wheel is not None else (downloader or _download_wheel)
+    return _install_from_archive(folder, MOBILESTYLEGAN_FILES, get_wheel, MOBILESTYLEGAN_WHEEL_SHA256,
+                                 f"wheel {MOBILESTYLEGAN_WHEEL}", _zip_members, "random_face/data/")
 
 
 def _download_npm_tarball(tmp: Path) -> Path:
@@ -143,40 +170,14 @@ def fetch_mobileface(
     sha256 is checked, members are staged and moved into place atomically. `tarball_sha256` overrides the pin
     (tests with a hand-made tarball; the members' own pins still apply).
     """
-    from .faces.mobileface import MOBILEFACE_FILES, NPM_TARBALL_SHA256, mobileface_dir
+    from .faces.mobileface import MOBILEFACE_FILES, NPM_PACKAGE, NPM_TARBALL_SHA256, NPM_VERSION, mobileface_dir
 
     folder = Path(dest_dir) if dest_dir is not None else mobileface_dir()
-    if not force and all((folder / n).is_file() and sha256_of(folder / n) == s for n, s in MOBILEFACE_FILES.items()):
+    if not force and _complete(folder, MOBILEFACE_FILES):
         return folder
-    folder.mkdir(parents=True, exist_ok=True)
-    expected_tarball = tarball_sha256 or NPM_TARBALL_SHA256
-    with tempfile.TemporaryDirectory(prefix=".fetch-", dir=folder) as tmp_name:
-        tmp = Path(tmp_name)
-        if tarball is None:
-            tarball = (downloader or _download_npm_tarball)(tmp)
-        tarball = Path(tarball)
-        actual = sha256_of(tarball)
-        if actual != expected_tarball:
-            raise FetchError(f"{tarball} has sha256 {actual}, expected {expected_tarball}: corrupt or truncated "
-                             "download, or a different version of the package")
-        staged = {}
-        try:
-            with tarfile.open(tarball, "r:gz") as archive:
-                for name, expected in MOBILEFACE_FILES.items():
-                    member = archive.extractfile(f"package/models/{name}")
-                    if member is None:
-                        raise KeyError(f"package/models/{name} is not a file")
-                    target = tmp / name
-                    with member, open(target, "wb") as dst:
-                        shutil.copyfileobj(member, dst, 1 << 20)
-                    if sha256_of(target) != expected:
-                        raise FetchError(f"package/models/{name} in {tarball} has an unexpected sha256")
-                    staged[name] = target
-        except (tarfile.TarError, KeyError, EOFError, OSError) as error:
-            raise FetchError(f"{tarball} is not the expected npm tarball: {error}") from error
-        for name, target in staged.items():
-            os.replace(target, folder / name)
-    return folder
+    get_tarball = (lambda tmp: tarball) if tarball is not None else (downloader or _download_npm_tarball)
+    return _install_from_archive(folder, MOBILEFACE_FILES, get_tarball, tarball_sha256 or NPM_TARBALL_SHA256,
+                                 f"npm tarball {NPM_PACKAGE}@{NPM_VERSION}", _tar_members, "package/models/")
 
 
 def fetch_lpips() -> Path:
