@@ -56,7 +56,8 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     import guide_pl.module as module_lib
 
     common = ["generator=tiny", "trainer.max_steps=4", "trainer.checkpoint_every_n_steps=2",
-              "trainer.progress_bar=false", "method.lr=0.01"]
+              "trainer.progress_bar=false", "method.lr=0.01", "evaluation.curve_every_n_steps=1",
+              "trainer.log_every_n_steps=1"]
     assert main(["unlearn", *common, f"run.root={tmp_path}/full", "run.name=full"]) == 0
     full = torch.load(tmp_path / "full" / "full" / "unlearned.pt", weights_only=False)
 
@@ -75,6 +76,14 @@ def test_interrupted_run_resumes_from_its_checkpoint(tmp_path, monkeypatch):
     resumed = torch.load(runs[0] / "unlearned.pt", weights_only=False)
     for key, value in full["synthesis_state_dict"].items():
         assert torch.allclose(resumed["synthesis_state_dict"][key], value, atol=1e-6), key
+    # Nothing recorded before the interruption is lost: the curve has every step, the earlier losses are kept.
+    full_curve = (tmp_path / "full" / "full" / "curve.csv").read_text().splitlines()
+    curve = (runs[0] / "curve.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in curve[1:]] == ["0", "1", "2", "3", "4"]
+    assert curve[:4] == full_curve[:4]  # steps 0-2 come from before the crash, unchanged
+    earlier = (runs[0] / "logs" / "metrics-before-step-2.csv").read_text().splitlines()
+    later = (runs[0] / "logs" / "metrics.csv").read_text().splitlines()
+    assert len(earlier) >= 1 + 2 and len(later) >= 1 + 2  # header + a row per logged step on each side
 
 
 def test_photos_pipeline_on_tiny_writes_every_metric(tmp_path, mobileface_weights):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import statistics
 import time
 from pathlib import Path
@@ -158,6 +159,16 @@ class IdentityCurve(pl.Callback):
             first = trainer.datamodule.start_step if trainer.datamodule is not None else 0
             if first == 0:
                 self.record(0, pl_module)
+            else:
+                self.rows = self.earlier_rows(first)
+
+    def earlier_rows(self, first: int) -> list[dict[str, float]]:
+        """Rows of the steps up to `first` from the CSV of the interrupted run, so a resumed curve keeps them."""
+        if not self.path.is_file():
+            return []
+        with open(self.path, newline="") as handle:
+            rows = [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+        return [row for row in rows if row.get("step", first + 1) <= first]
 
     def on_train_batch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, idx: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import time
 import warnings
@@ -253,6 +254,7 @@ def unlearn(cfg: DictConfig) -> Path:
         resume_state = load_step_checkpoint(checkpoint_path, module)
         data.start_step = min(int(resume_state["step"]), cfg.trainer.max_steps)
         print(f"      resuming {run_dir} from step {data.start_step}")
+        keep_earlier_log(run_dir / "logs" / "metrics.csv", data.start_step)
     remaining = cfg.trainer.max_steps - data.start_step
 
     loggers: list[Any] = [CSVLogger(str(run_dir), name="", version="logs")]
@@ -341,6 +343,12 @@ def unlearn(cfg: DictConfig) -> Path:
     print("[5/5] done")
     print(summary_table(metrics, run_dir))
     return run_dir
+
+
+def keep_earlier_log(path: Path, step: int) -> None:
+    """Move the loss log of the steps before a resume aside (Lightning's CSV logger would delete it)."""
+    if path.is_file():
+        os.replace(path, path.with_name(f"{path.stem}-before-step-{step}{path.suffix}"))
 
 
 def render_first(generator: FaceGenerator, ws: torch.Tensor, cfg: DictConfig) -> torch.Tensor:
