@@ -223,3 +223,16 @@ def test_evaluate_command_reevaluates_a_finished_run(tmp_path, capsys, mobilefac
 
     assert main(["evaluate", str(run), "method.lr=1"]) == 2
     assert "evaluate overrides must be keys under evaluation" in capsys.readouterr().err
+
+
+def test_cpu_threads_sets_torch_threads(tmp_path, capsys):
+    """trainer.cpu_threads reaches torch (1 = bit-reproducible CPU runs); 0 is a clear error."""
+    before = torch.get_num_threads()
+    try:
+        assert main(["unlearn", "generator=tiny", "trainer.max_steps=1", "trainer.cpu_threads=1",
+                     "evaluation.enabled=false", f"run.root={tmp_path}", "trainer.progress_bar=false"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["unlearn", "generator=tiny", "trainer.cpu_threads=0", f"run.root={tmp_path}"]) == 2
+    assert "trainer.cpu_threads must be ≥ 1" in capsys.readouterr().err

@@ -117,6 +117,9 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     progress_bar: bool = True
     checkpoint_every_n_steps: int = 50  # an interrupted run resumes from its last checkpoint
+    # CPU threads for PyTorch (null: its default). 1 makes CPU runs reproducible bit for bit (README, "Random
+    # draws"); more threads sum some reductions in a varying order.
+    cpu_threads: Optional[int] = None
 
 
 @dataclass
@@ -316,6 +319,7 @@ def validate(cfg: DictConfig) -> None:
         (cfg.evaluation.fid_samples >= 2 or not cfg.evaluation.fid_features, "evaluation.fid_samples must be ≥ 2"),
         (cfg.evaluation.curve_every_n_steps >= 0, "evaluation.curve_every_n_steps must be ≥ 0"),
         (cfg.trainer.chunk_size is None or cfg.trainer.chunk_size >= 1, "trainer.chunk_size must be ≥ 1 or null"),
+        (cfg.trainer.cpu_threads is None or cfg.trainer.cpu_threads >= 1, "trainer.cpu_threads must be ≥ 1 or null"),
         (cfg.logger.wandb_mode in ("offline", "online", "disabled"), "logger.wandb_mode: offline|online|disabled"),
     ]
     for ok, message in checks:

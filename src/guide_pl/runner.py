@@ -214,6 +214,8 @@ def unlearn(cfg: DictConfig) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic.write_text(run_dir / "config.yaml", to_yaml(cfg))
     pl.seed_everything(cfg.trainer.seed, workers=True, verbose=False)
+    if cfg.trainer.cpu_threads is not None:
+        torch.set_num_threads(cfg.trainer.cpu_threads)
     progress = bool(cfg.trainer.progress_bar)
 
     print(f"[1/5] generator {cfg.generator.name}")
