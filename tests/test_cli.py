@@ -107,7 +107,12 @@ def test_photos_pipeline_on_tiny_writes_every_metric(tmp_path, mobileface_weight
     above = sum(c >= second["cosine_threshold"] for c in second["photo_cosines_after"])
     assert second["photo_recognised_after"] == above / 2
     assert (run / "grid.png").is_file()
-    assert len((run / "curve.csv").read_text().splitlines()) == 1 + 3  # header + steps 0, 1, 2
+    curve = (run / "curve.csv").read_text().splitlines()
+    assert len(curve) == 1 + 3  # header + steps 0, 1, 2
+    header, first = curve[0].split(","), dict(zip(curve[0].split(","), map(float, curve[1].split(","))))
+    assert header[-4:] == ["second_id", "second_id_others", "second_photo_cosine", "second_photo_recognised"]
+    # Step 0 is before any update: G_u = G_s, so both judges see identical images (cosine 1).
+    assert first["id"] == pytest.approx(1.0, abs=1e-6) and first["second_id"] == pytest.approx(1.0, abs=1e-5)
     assert list((tmp_path / ".cache" / "inversions").glob("*.pt"))  # inversions cached for the next run
 
 

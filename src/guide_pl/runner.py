@@ -276,7 +276,7 @@ def unlearn(cfg: DictConfig) -> Path:
                             StepCheckpoint(checkpoint_path, cfg.trainer.checkpoint_every_n_steps, resume_state)]
     if judge is not None and cfg.evaluation.curve_every_n_steps > 0:
         callbacks.append(IdentityCurve(run_dir / "curve.csv", judge, cfg.evaluation.curve_every_n_steps,
-                                       data.w_u, data.w_others, photos, cfg.generator.noise_mode))
+                                       data.w_u, data.w_others, photos, cfg.generator.noise_mode, second_judge))
     trainer = pl.Trainer(
         max_steps=max(remaining, 1),
         max_epochs=1,
