@@ -32,11 +32,9 @@ class FinishedRun:
 
     def first_image(self) -> torch.Tensor:
         """x_u aligned, or G_s(w_u) when the run had no photos [3, H, W]."""
-        from .evaluation import render
+        from .runner import render_first
 
-        if self.photos:
-            return self.photos[0]
-        return render(self.source, self.saved["w_u"][:1], self.cfg.generator.noise_mode)[0]
+        return self.photos[0] if self.photos else render_first(self.source, self.saved["w_u"], self.cfg)
 
 
 def load_unlearned(path: Path, generator: FaceGenerator, expected_name: str) -> tuple[FaceGenerator, dict]:
