@@ -163,6 +163,10 @@ def test_attack_command_reattacks_a_finished_run(tmp_path, capsys, mobileface_we
     assert set(result["unlearned"]) == {"recognised", "distance", "latent_distance_to_w_avg"}
     assert (run / "attacks" / "default.png").is_file()
     assert "unlearned distance" in capsys.readouterr().out
+    # The attack needs x_u only: the run's second photo is not aligned for it (alex_lacamoire ships 2).
+    from guide_pl.finished_run import load_finished_run
+
+    assert [len(load_finished_run(run, source_photo_only=flag).photos) for flag in (True, False)] == [1, 2]
 
     other = "evaluation.reinversion_inverter.options.latent_space=wplus"
     assert main(["attack", str(run), other, "--no-source"]) == 0

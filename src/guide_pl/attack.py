@@ -29,7 +29,7 @@ def attack_run(run_dir: str | Path, overrides: Sequence[str] = (), on_source: bo
 
     check_overrides(overrides, [ATTACK_PREFIX], [SECOND_JUDGE_KEY], what="attack")
     attacker_overrides = [item for item in overrides if item.startswith(ATTACK_PREFIX + ".")]
-    run = load_finished_run(run_dir, overrides)
+    run = load_finished_run(run_dir, overrides, source_photo_only=True)  # the attack needs x_u only
     cfg, noise = run.cfg, run.cfg.generator.noise_mode
     image = run.first_image()
     judge, second = build_judge(cfg), build_second_judge(cfg)

@@ -70,8 +70,10 @@ def overrides_label(overrides: Sequence[str], prefix: str) -> str:
     return f"{prefix}-" + hashlib.sha256("\n".join(sorted(overrides)).encode()).hexdigest()[:10]
 
 
-def load_finished_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> FinishedRun:
-    """Load `run_dir` with `overrides` laid over its saved config; photos are aligned when the run had them."""
+def load_finished_run(run_dir: str | Path, overrides: Sequence[str] = (),
+                      source_photo_only: bool = False) -> FinishedRun:
+    """Load `run_dir` with `overrides` laid over its saved config; its photos are aligned when the run had them
+    (only x_u with `source_photo_only`)."""
     from .data import list_photos
     from .generators import build_generator
     from .runner import make_aligner, options
@@ -87,5 +89,7 @@ def load_finished_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> Fin
     if cfg.scenario.name == "photos":
         align = make_aligner(generator.resolution)
         paths = list_photos(cfg.scenario.photos)
+        if source_photo_only:
+            paths = paths[:1]  # the sorted first photo is x_u (data.list_photos)
         images, names = [align(p) for p in paths], [p.name for p in paths]
     return FinishedRun(run_dir, cfg, generator, unlearned, saved, images, names)
