@@ -59,8 +59,8 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
     Each training batch holds one step's random draws (see data.StepDraws): `z_adj` [N_a, z_dim], `alpha` [N_a],
     `z_glob` [N_g, z_dim], `view_seed`. Only G_u's synthesis parameters receive gradients.
 
-    Beyond the paper, `add_adversarial_latent` takes a latent w_r where an attacker (re-inverting the photo into
-    the current G_u) found the person again; from then on it is unlearned like an adjacency sample with
+    Beyond the paper, `add_adversarial_latent` takes the latent w_r an attacker landed on (re-inverting the photo
+    into the current G_u); from then on it is unlearned like an adjacency sample with
     Δ = w_r − w_u: G_u(w_r) is pulled to G_s(w_t + Δ), weighted λ_adversarial (mean over the kept latents).
     """
 
