@@ -366,16 +366,18 @@ def report_inversion(judge: Any, generator: FaceGenerator, data: Any, noise_mode
     """Say whether the judge recognises each photo's person in G_s(w): if not, unlearning it means little."""
     from .evaluation import render
 
+    def verdict(same_person: bool) -> str:
+        return "recognised" if same_person else "NOT recognised"
+
     latents = torch.cat([data.w_u, data.w_others])
     images = render(generator, latents, noise_mode)
     for path, photo, image in zip(data.photo_paths, data.images, images):
         comparison = judge.compare(photo, image)
-        verdict = "recognised" if comparison.same_person else "NOT recognised"
-        line = f"      inversion of {path.name}: dlib distance {comparison.distance:.3f} → {verdict} in G_s(w)"
+        line = (f"      inversion of {path.name}: dlib distance {comparison.distance:.3f} → "
+                f"{verdict(comparison.same_person)} in G_s(w)")
         if second_judge is not None:
             second = second_judge.compare(photo, image)
-            line += (f"; {second_judge.name} cosine {second.cosine:.3f} → "
-                     f"{'recognised' if second.same_person else 'NOT recognised'}")
+            line += f"; {second_judge.name} cosine {second.cosine:.3f} → {verdict(second.same_person)}"
         print(line)
         if not comparison.same_person:
             warnings.warn(
