@@ -52,7 +52,12 @@ def calibrate(num_samples: int, seed: int, truncation_psi: float, identities: Pa
 
     cfg = load_config([])
     generator = build_generator(cfg.generator.name, **options(cfg.generator.options))
-    judges = {"dlib": build_judge(cfg), cfg.evaluation.second_judge: build_second_judge(cfg)}
+    if not identities.is_dir():
+        raise FileNotFoundError(f"no folder of identities at {identities} (one sub-folder of photos per person)")
+    judges = {"dlib": build_judge(cfg)}
+    second = build_second_judge(cfg)
+    if second is not None:
+        judges[second.name] = second
     align = make_aligner(generator.resolution)
     photos = [(folder.name, path.name, align(path))
               for folder in sorted(p for p in identities.iterdir() if p.is_dir()) for path in list_photos(folder)]
@@ -95,11 +100,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=300, help="random G_s faces (default 300)")
     parser.add_argument("--seed", type=int, default=20261122, help="seed of their z's")
     parser.add_argument("--psi", type=float, default=1.0, help="truncation ψ (1: untruncated)")
+    parser.add_argument("--identities", type=Path, default=IDENTITIES, help="one sub-folder of photos per person")
     parser.add_argument("--out", type=Path, default=Path("experiments/calibration/judges.json"))
     args = parser.parse_args(argv)
     if args.samples < 2:
         parser.error("--samples must be at least 2")
-    result = calibrate(args.samples, args.seed, args.psi)
+    result = calibrate(args.samples, args.seed, args.psi, args.identities)
     write_json(args.out, result)
     print("\n".join(summary_lines(result)))
     print(f"written to {args.out}")
