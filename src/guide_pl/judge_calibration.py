@@ -18,8 +18,7 @@ import torch
 from tqdm import tqdm
 
 from .atomic import write_json
-
-IDENTITIES = Path(__file__).resolve().parents[2] / "data" / "identities"
+from .config import identities_dir
 
 
 def against_photo(judge: Any, photo: Any, samples: Sequence[Any]) -> dict[str, float]:
@@ -41,19 +40,21 @@ def among_samples(judge: Any, samples: Sequence[Any], max_pairs: int = 20000) ->
     return {"pairs": len(pairs), "accept_rate": accepted / len(pairs)}
 
 
-def calibrate(num_samples: int, seed: int, truncation_psi: float, identities: Path = IDENTITIES,
+def calibrate(num_samples: int, seed: int, truncation_psi: float, identities: Path | None = None,
               progress: bool = True) -> dict[str, Any]:
-    """Judge `num_samples` seeded random faces of the embedded default's G_s against every shipped photo."""
+    """Judge `num_samples` seeded random faces of the embedded default's G_s against every photo of
+    `identities` (default: the shipped identities, config.identities_dir)."""
     from .config import load_config
     from .data import list_photos
     from .evaluation import render
     from .generators import build_generator
     from .runner import build_judge, build_second_judge, make_aligner, options
 
+    identities = identities or identities_dir()
+    if not identities.is_dir():  # before any weights are loaded
+        raise FileNotFoundError(f"no folder of identities at {identities} (one sub-folder of photos per person)")
     cfg = load_config([])
     generator = build_generator(cfg.generator.name, **options(cfg.generator.options))
-    if not identities.is_dir():
-        raise FileNotFoundError(f"no folder of identities at {identities} (one sub-folder of photos per person)")
     judges = {"dlib": build_judge(cfg)}
     second = build_second_judge(cfg)
     if second is not None:
@@ -100,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=300, help="random G_s faces (default 300)")
     parser.add_argument("--seed", type=int, default=20261122, help="seed of their z's")
     parser.add_argument("--psi", type=float, default=1.0, help="truncation ψ (1: untruncated)")
-    parser.add_argument("--identities", type=Path, default=IDENTITIES, help="one sub-folder of photos per person")
+    parser.add_argument("--identities", type=Path, default=None,
+                        help="one sub-folder of photos per person (default: the shipped identities)")
     parser.add_argument("--out", type=Path, default=Path("experiments/calibration/judges.json"))
     args = parser.parse_args(argv)
     if args.samples < 2:
