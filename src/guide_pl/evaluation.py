@@ -16,6 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .generators.base import FaceGenerator
+from .images import as_saved_pixels
 from .metrics import FrechetDistance, IdentitySimilarity, RecognitionRate
 
 
@@ -100,7 +101,8 @@ def fid_pre(
     truncation_psi: float = 1.0,
     progress: bool = True,
 ) -> float:
-    """Fréchet distance between features of G_s and G_u samples from the *same* seeded z's (FID_pre)."""
+    """Fréchet distance between features of G_s and G_u samples from the *same* seeded z's (FID_pre), taken on
+    the images as saved (clamped to [-1, 1], 8-bit levels)."""
     metric = FrechetDistance(num_features=_num_features(features))
     rng = torch.Generator().manual_seed(seed)
     device = source.w_avg.device
@@ -109,8 +111,9 @@ def fid_pre(
         while done < num_samples:
             n = min(batch_size, num_samples - done)
             ws = source.map(torch.randn(n, source.z_dim, generator=rng).to(device), truncation_psi)
-            metric.update(features(source(ws, noise_mode=noise_mode)), real=True)
-            metric.update(features(unlearned(ws, noise_mode=noise_mode)), real=False)
+            # Features of the images as saved (clamped, 8-bit), as StyleGAN's FID: raw outputs can leave [-1, 1].
+            metric.update(features(as_saved_pixels(source(ws, noise_mode=noise_mode))), real=True)
+            metric.update(features(as_saved_pixels(unlearned(ws, noise_mode=noise_mode))), real=False)
             done += n
             bar.update(n)
     return float(metric.compute())
@@ -128,7 +131,7 @@ def delta_fid_real(
     noise_mode: str = "const",
     truncation_psi: float = 1.0,
 ) -> float:
-    """ΔFID_real = FID(real, G_u) − FID(real, G_s), both generators sampled from the same z's."""
+    """ΔFID_real = FID(real, G_u) − FID(real, G_s), both generators sampled from the same z's (images as saved)."""
     dim = _num_features(features)
     metric_s = FrechetDistance(num_features=dim)
     metric_u = FrechetDistance(num_features=dim)
@@ -142,8 +145,8 @@ def delta_fid_real(
     while done < num_samples:
         n = min(batch_size, num_samples - done)
         ws = source.map(torch.randn(n, source.z_dim, generator=rng).to(source.w_avg.device), truncation_psi)
-        metric_s.update(features(source(ws, noise_mode=noise_mode)), real=False)
-        metric_u.update(features(unlearned(ws, noise_mode=noise_mode)), real=False)
+        metric_s.update(features(as_saved_pixels(source(ws, noise_mode=noise_mode))), real=False)
+        metric_u.update(features(as_saved_pixels(unlearned(ws, noise_mode=noise_mode))), real=False)
         done += n
     return float(metric_u.compute() - metric_s.compute())
 

@@ -25,6 +25,11 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(pixels.permute(1, 2, 0).numpy(), mode="RGB")
 
 
+def as_saved_pixels(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] as they would be saved: clamped and rounded to 8-bit levels, still in [-1, 1] (any shape)."""
+    return ((images.detach() + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
+
+
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """PIL image → float tensor [3, H, W] in [-1, 1] (converted to RGB first)."""
     pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
