@@ -21,13 +21,18 @@ def tensor_to_pil(image: torch.Tensor) -> Image.Image:
         image = image[0]
     if image.ndim != 3 or image.shape[0] != 3:
         raise ValueError(f"expected an image [3, H, W] or [1, 3, H, W], got {tuple(image.shape)}")
-    pixels = ((image.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
+    pixels = to_uint8_pixels(image.cpu())
     return Image.fromarray(pixels.permute(1, 2, 0).numpy(), mode="RGB")
+
+
+def to_uint8_pixels(images: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] (any shape) → uint8 pixel values 0–255, clamped and rounded, on the same device."""
+    return ((images.detach().float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
 
 
 def as_saved_pixels(images: torch.Tensor) -> torch.Tensor:
     """Images in [-1, 1] as they would be saved: clamped and rounded to 8-bit levels, still in [-1, 1] (any shape)."""
-    return ((images.detach() + 1) * 127.5).round().clamp(0, 255) / 127.5 - 1
+    return to_uint8_pixels(images).to(images.dtype) / 127.5 - 1
 
 
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:

@@ -15,6 +15,7 @@ from functools import cache
 import numpy as np
 import torch
 
+from ..images import to_uint8_pixels
 from .align import ImageSource, NoFaceError, describe, load_rgb
 from .dlib_models import dlib_model_path
 from .ffhq_geometry import FFHQ_LANDMARKS5
@@ -52,7 +53,7 @@ def to_uint8_image(image: EvalImage) -> tuple[np.ndarray, str]:
             tensor = tensor[0]
         if tensor.ndim != 3 or tensor.shape[0] != 3:
             raise ValueError(f"expected one image tensor [3, H, W] in [-1, 1], got {tuple(image.shape)}")
-        pixels = ((tensor.float().cpu() + 1.0) * 127.5).round().clamp(0, 255).to(torch.uint8)
+        pixels = to_uint8_pixels(tensor.cpu())
         return np.ascontiguousarray(pixels.permute(1, 2, 0).numpy()), "<tensor image>"
     return np.asarray(load_rgb(image)), describe(image)
 
