@@ -220,9 +220,9 @@ def identities_dir() -> Path:
     return local if local.is_dir() else Path(__file__).resolve().parents[2] / "data" / "identities"
 
 
-def shipped_identities() -> list[str]:
-    """Names of the identities shipped in data/identities/."""
-    folder = identities_dir()
+def shipped_identities(folder: Optional[Path] = None) -> list[str]:
+    """Names of the identities (sub-folders) in `folder`, by default the shipped ones in data/identities/."""
+    folder = folder or identities_dir()
     return sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
 
 

@@ -18,7 +18,7 @@ import torch
 from tqdm import tqdm
 
 from .atomic import write_json
-from .config import identities_dir
+from .config import identities_dir, shipped_identities
 
 
 def against_photo(judge: Any, photo: Any, samples: Sequence[Any]) -> dict[str, float]:
@@ -60,8 +60,8 @@ def calibrate(num_samples: int, seed: int, truncation_psi: float, identities: Pa
     if second is not None:
         judges[second.name] = second
     align = make_aligner(generator.resolution)
-    photos = [(folder.name, path.name, align(path))
-              for folder in sorted(p for p in identities.iterdir() if p.is_dir()) for path in list_photos(folder)]
+    photos = [(person, path.name, align(path))
+              for person in shipped_identities(identities) for path in list_photos(identities / person)]
     z = torch.randn(num_samples, generator.z_dim, generator=torch.Generator().manual_seed(seed))
     samples: dict[str, list[Any]] = {name: [] for name in judges}
     for i in tqdm(range(num_samples), desc="random faces", disable=not progress):
@@ -97,6 +97,7 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Command-line entry point: calibrate, write the JSON atomically, print one line per judge."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=300, help="random G_s faces (default 300)")
     parser.add_argument("--seed", type=int, default=20261122, help="seed of their z's")
