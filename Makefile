@@ -31,8 +31,8 @@ lint:
 	$(BIN)/ruff check src tests
 
 bench:
-	THP_MEM_ALLOC_ENABLE=1 $(BIN)/python -m guide_pl.bench --out experiments/bench/mobilestylegan.json
-	THP_MEM_ALLOC_ENABLE=1 $(BIN)/python -m guide_pl.bench_step --out experiments/bench/guide_step.json
+	THP_MEM_ALLOC_ENABLE=1 $(BIN)/python -m guide_pl.tools.bench --out experiments/bench/mobilestylegan.json
+	THP_MEM_ALLOC_ENABLE=1 $(BIN)/python -m guide_pl.tools.bench_step --out experiments/bench/guide_step.json
 
 clean:
 	rm -rf build dist src/*.egg-info .pytest_cache .ruff_cache

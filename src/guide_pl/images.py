@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_path
+from .errors import BadFileError, MissingFileError
 
 Cell = torch.Tensor | Image.Image | None
 
@@ -42,19 +43,20 @@ def pil_to_tensor(image: Image.Image) -> torch.Tensor:
 
 
 def load_image(path: str | os.PathLike) -> Image.Image:
-    """Open and fully decode an image file as RGB; a missing, corrupt or truncated file raises naming the path."""
+    """Open and fully decode an image file as upright RGB (EXIF orientation applied); a missing, corrupt or
+    truncated file raises naming the path."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
+        raise MissingFileError(f"image file not found: {path}")
     try:
         with Image.open(path) as image:
             image.load()  # decode now: truncated data only fails here, not at open()
-            return image.convert("RGB")
+            return ImageOps.exif_transpose(image).convert("RGB")  # upright, as the EXIF orientation tag says
     except UnidentifiedImageError as err:
-        raise ValueError(f"not a readable image file (unknown or corrupt format): {path}") from err
+        raise BadFileError(f"not a readable image file (unknown or corrupt format): {path}") from err
     except (OSError, SyntaxError, ValueError) as err:
         # Pillow reports truncated/damaged data as OSError (some decoders as SyntaxError/ValueError).
-        raise ValueError(f"corrupt or truncated image file {path}: {err}") from err
+        raise BadFileError(f"corrupt or truncated image file {path}: {err}") from err
 
 
 def load_image_tensor(path: str | os.PathLike, size: int | None = None) -> torch.Tensor:

@@ -6,6 +6,8 @@ import inspect
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+from .errors import UnknownNameError, UnknownOptionError
+
 T = TypeVar("T")
 
 
@@ -37,7 +39,7 @@ class Registry(Generic[T]):
     def build(self, name: str, **kwargs: Any) -> T:
         """Build `name` with `kwargs`; unknown names or keywords fail naming the valid ones."""
         if name not in self._builders:
-            raise KeyError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names()) or '(none)'}")
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; known: {', '.join(self.names()) or '(none)'}")
         builder = self._builders[name]
         params = inspect.signature(builder).parameters
         accepts_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
@@ -45,5 +47,5 @@ class Registry(Generic[T]):
             unknown = sorted(set(kwargs) - set(params))
             if unknown:
                 valid = ", ".join(sorted(params)) or "(none)"
-                raise TypeError(f"{self.kind} {name!r} got unknown option(s) {unknown}; valid: {valid}")
+                raise UnknownOptionError(f"{self.kind} {name!r} got unknown option(s) {unknown}; valid: {valid}")
         return builder(**kwargs)

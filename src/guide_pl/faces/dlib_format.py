@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import BadFileError, MissingFileError
 
-class DlibFormatError(ValueError):
+
+class DlibFormatError(BadFileError):
     """The file is not a dlib network of the expected layout (corrupt, truncated or another model)."""
 
 
@@ -161,7 +163,7 @@ def read_network(path: str | os.PathLike, layout: list[str]) -> tuple[dict[str, 
         with open(path, "rb") as handle:
             data = handle.read()
     except OSError as error:
-        raise FileNotFoundError(f"cannot read dlib network {name}: {error}") from error
+        raise MissingFileError(f"cannot read dlib network {name}: {error}") from error
     reader = DlibReader(data, name)
     header: dict[str, Any] = {}
     reader.expect_version((1,), "loss layer")

@@ -1,4 +1,4 @@
-"""dlib's model files (from the PyPI package face_recognition_models==0.3.0): catalogue entries and lookup.
+"""dlib's model files (from the PyPI package face_recognition_models==0.3.0, catalogued in weights/): lookup.
 
 Lookup order: an explicit path, then checkpoints/<file>, then the installed `face_recognition_models` package,
 found without importing it (its __init__ imports pkg_resources, which recent setuptools no longer ships).
@@ -10,28 +10,10 @@ import importlib.util
 import os
 from pathlib import Path
 
-from ..weights import WEIGHTS, WeightFile, checkpoint_dir, locate, register_weight
+from ..errors import UnknownNameError
+from ..weights import WEIGHTS, checkpoint_dir, locate
 
-_SOURCE = (
-    "PyPI face_recognition_models==0.3.0 (pip install face_recognition_models==0.3.0, or unpack its sdist): "
-    "face_recognition_models/models/{name}; originally http://dlib.net/files/{name}.bz2"
-)
-
-DLIB_FILES = {
-    "dlib_resnet": ("dlib_face_recognition_resnet_model_v1.dat",
-                    "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30",
-                    "dlib face-recognition ResNet (guide_pl.faces.dlib_resnet, evaluator)"),
-    "dlib_landmarks68": ("shape_predictor_68_face_landmarks.dat",
-                         "fbdc2cb80eb9aa7a758672cbfdda32ba6300efe9b6e6c7a299ff7e736b11b92f",
-                         "FFHQ alignment (guide_pl.faces.align)"),
-    "dlib_landmarks5": ("shape_predictor_5_face_landmarks.dat",
-                        "c4b1e9804792707d3a405c2c16a80a20269e6675021f64a41d30fffafbc41888",
-                        "dlib face chips (guide_pl.faces.evaluator)"),
-}
-
-for _key, (_name, _sha, _used_by) in DLIB_FILES.items():
-    if _key not in WEIGHTS:
-        register_weight(WeightFile(_key, _name, _sha, _SOURCE.format(name=_name), _used_by))
+DLIB_KEYS = ("dlib_resnet", "dlib_landmarks68", "dlib_landmarks5")
 
 _VERIFIED: dict[str, Path] = {}
 
@@ -50,10 +32,10 @@ def package_models_dir() -> Path | None:
 
 def dlib_model_path(key: str, path: str | os.PathLike | None = None) -> Path:
     """Path of dlib model `key` (explicit path → checkpoints/ → face_recognition_models), sha256-checked once."""
-    if key not in DLIB_FILES:
-        raise KeyError(f"unknown dlib model {key!r}; known: {', '.join(sorted(DLIB_FILES))}")
+    if key not in DLIB_KEYS:
+        raise UnknownNameError(f"unknown dlib model {key!r}; known: {', '.join(DLIB_KEYS)}")
     if path is None:
-        filename = DLIB_FILES[key][0]
+        filename = WEIGHTS[key].filename
         in_checkpoints = checkpoint_dir() / filename
         packaged = package_models_dir()
         if not in_checkpoints.is_file() and packaged is not None and (packaged / filename).is_file():

@@ -70,6 +70,8 @@ def _dlib_models():
 class DlibIdentityEvaluator:
     """Compares faces with dlib: `describe(image)` → FaceDescription, `compare(a, b)` → IdentityComparison."""
 
+    name = "dlib"
+
     def __init__(self, threshold: float = DLIB_SAME_PERSON_THRESHOLD, upsample: int = 1,
                  fallback_to_ffhq: bool = True) -> None:
         self.threshold = threshold

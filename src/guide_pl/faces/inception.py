@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadFileError, BadValueError
 from ..frozen import AlwaysEval
-from ..weights import WeightFile, locate, register_weight, sha256_of
+from ..weights import WEIGHTS, locate, sha256_of
 from .irse import backbone_from_state, read_checkpoint
 from .registry import IDENTITY_NETS
 
@@ -34,18 +35,7 @@ NUM_FEATURES = 2048
 # What `evaluation.fid_features: auto` falls back to when the Inception weights are absent.
 AUTO_FALLBACK = "dlib_ffhq"
 
-INCEPTION_WEIGHT = register_weight(
-    WeightFile(
-        key="fid_inception",
-        filename="pt_inception-2015-12-05-6726825d.pth",
-        # pytorch-fid publishes only the 8-digit prefix in the file name (checked by `verify_prefix`); third parties
-        # record 6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2 (95,628,359 bytes), which we
-        # could not confirm from the official source, so locate() checks no full digest.
-        sha256=None,
-        source=f"{FID_WEIGHTS_URL} (pytorch-fid's port of TensorFlow's FID Inception, inception-2015-12-05)",
-        used_by="FID feature network 'inception' (evaluation.fid_features)",
-    )
-)
+INCEPTION_WEIGHT = WEIGHTS["fid_inception"]
 
 
 class ConvBNReLU(nn.Module):
@@ -163,7 +153,7 @@ class MixedE(nn.Module):
     def __init__(self, in_channels: int, pool: str) -> None:
         super().__init__()
         if pool not in ("avg", "max"):
-            raise ValueError(f"pool must be 'avg' or 'max', got {pool!r}")
+            raise BadValueError(f"pool must be 'avg' or 'max', got {pool!r}")
         self.pool = pool
         self.branch1x1 = ConvBNReLU(in_channels, 320, 1)
         self.branch3x3_1 = ConvBNReLU(in_channels, 384, 1)
@@ -253,7 +243,7 @@ def verify_prefix(path: str | os.PathLike) -> None:
     """Check that the file's sha256 starts with the digits pytorch-fid's file name publishes; clear error if not."""
     digest = sha256_of(path)
     if not digest.startswith(SHA256_PREFIX):
-        raise ValueError(
+        raise BadFileError(
             f"{path} has sha256 {digest}, but pytorch-fid's {INCEPTION_WEIGHT.filename} starts with {SHA256_PREFIX}: "
             f"the file is corrupt, truncated or a different checkpoint. Get it from {FID_WEIGHTS_URL}"
         )

@@ -16,24 +16,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..weights import WEIGHTS, WeightFile, checkpoint_dir, locate, register_weight
+from ..errors import MissingFileError
+from ..weights import WEIGHTS, checkpoint_dir, locate
 from .registry import IDENTITY_NETS
 
 INSIGHTFACE_KEY = "insightface_w600k_r50"
 PACK_MEMBER = Path("models") / "buffalo_l" / "w600k_r50.onnx"
-
-if INSIGHTFACE_KEY not in WEIGHTS:
-    register_weight(
-        WeightFile(
-            key=INSIGHTFACE_KEY,
-            filename=str(Path("insightface") / PACK_MEMBER),
-            sha256=None,  # insightface publishes no per-file hash
-            source="insightface's buffalo_l model pack (buffalo_l.zip from the deepinsight/insightface v0.7 release; "
-            "non-commercial research licence): unzip so that checkpoints/insightface/models/buffalo_l/w600k_r50.onnx "
-            "exists, or keep insightface's own ~/.insightface/models/buffalo_l/",
-            used_by="insightface identity entry (insightface)",
-        )
-    )
 
 # insightface's `arcface_dst`: left eye, right eye, nose tip, left and right mouth corners in a 112×112 chip
 # (pixel centres at integer coordinates, as cv2.warpAffine).
@@ -118,7 +106,7 @@ def find_insightface_model(path: str | os.PathLike | None = None) -> Path:
         if candidate.is_file():
             return locate(INSIGHTFACE_KEY, candidate)
     entry = WEIGHTS[INSIGHTFACE_KEY]
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"{entry.used_by} needs w600k_r50.onnx at {candidates[0]} or {candidates[1]} (not found). "
         f"Get it from: {entry.source}"
     )

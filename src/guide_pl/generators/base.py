@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadValueError
+
 NOISE_MODES = ("const", "random", "none")
 
 
@@ -21,6 +23,9 @@ class FaceGenerator(nn.Module):
 
     Generators whose loss features are not the image (EG3D tri-planes) override `features` and `render`; for
     StyleGAN-type generators (GUIDE-SG2) the features are the image itself and `render` only resizes.
+
+    `noise_mode` (the per-layer StyleGAN noise: "const", "random" or "none") is a property of the generator,
+    set once from `generator.noise_mode`; every pass uses it unless a caller asks for another.
     """
 
     z_dim: int
@@ -31,9 +36,22 @@ class FaceGenerator(nn.Module):
     synthesis: nn.Module
     w_avg: torch.Tensor
 
+    _noise_mode: str = "const"
+
     def __init__(self, loss_resolution: Optional[int] = None) -> None:
         super().__init__()
         self.loss_resolution = loss_resolution
+
+    @property
+    def noise_mode(self) -> str:
+        """The StyleGAN noise of every pass: "const" (deterministic), "random" (fresh per pass) or "none"."""
+        return self._noise_mode
+
+    @noise_mode.setter
+    def noise_mode(self, mode: str) -> None:
+        if mode not in NOISE_MODES:
+            raise BadValueError(f"noise_mode must be one of {NOISE_MODES}, got {mode!r}")
+        self._noise_mode = mode
 
     # -- latents -------------------------------------------------------------------------------------
     def map(self, z: torch.Tensor, truncation_psi: float = 1.0) -> torch.Tensor:
@@ -54,9 +72,9 @@ class FaceGenerator(nn.Module):
         return ws
 
     # -- images ---------------------------------------------------------------------------------------
-    def features(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
+    def features(self, ws: torch.Tensor, noise_mode: Optional[str] = None) -> torch.Tensor:
         """Features the L2 term of the local loss compares (Eq. 4's F): the image for StyleGAN-type nets."""
-        return self.synthesis(self.as_wplus(ws), noise_mode=noise_mode)
+        return self.synthesis(self.as_wplus(ws), noise_mode=noise_mode or self.noise_mode)
 
     def render(self, features: torch.Tensor, view: Optional[Any] = None) -> torch.Tensor:
         """Image for the perceptual/identity terms from `features` (computed once), at the loss resolution."""
@@ -73,9 +91,9 @@ class FaceGenerator(nn.Module):
             return images
         return F.interpolate(images, size=(size, size), mode="area")
 
-    def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
-        """Full-resolution images for latents `ws`."""
-        return self.synthesis(self.as_wplus(ws), noise_mode=noise_mode)
+    def forward(self, ws: torch.Tensor, noise_mode: Optional[str] = None) -> torch.Tensor:
+        """Full-resolution images for latents `ws` (with the generator's noise mode unless `noise_mode` is given)."""
+        return self.synthesis(self.as_wplus(ws), noise_mode=noise_mode or self.noise_mode)
 
     # -- training --------------------------------------------------------------------------------------
     def synthesis_stages(self) -> list[tuple[int, list[nn.Parameter]]]:

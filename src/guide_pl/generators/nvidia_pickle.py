@@ -23,8 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..errors import BadFileError, MissingFileError
 
-class CheckpointError(ValueError):
+
+class CheckpointError(BadFileError):
     """A checkpoint file cannot be used (corrupt, truncated, unsafe or of an unsupported architecture)."""
 
 
@@ -228,7 +230,7 @@ def read_nvidia_pickle(path: str | os.PathLike) -> Any:
     """Unpickle `path` with the whitelist; persistent networks come back as `PersistentObject` records."""
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"network pickle not found: {path}")
+        raise MissingFileError(f"network pickle not found: {path}")
     try:
         with open(path, "rb") as handle:
             return SafeUnpickler(handle).load()

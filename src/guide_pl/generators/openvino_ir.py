@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import BadFileError, MissingFileError
+
 _DTYPES = {
     "f32": np.float32,
     "f16": np.float16,
@@ -43,13 +45,13 @@ class IRGraph:
         self.bin_path = Path(bin_path) if bin_path is not None else self.xml_path.with_suffix(".bin")
         for path in (self.xml_path, self.bin_path):
             if not path.is_file():
-                raise FileNotFoundError(f"OpenVINO IR file not found: {path}")
+                raise MissingFileError(f"OpenVINO IR file not found: {path}")
         try:
             root = ET.parse(self.xml_path).getroot()
         except ET.ParseError as error:
-            raise ValueError(f"{self.xml_path} is not valid IR XML (corrupt or truncated?): {error}") from error
+            raise BadFileError(f"{self.xml_path} is not valid IR XML (corrupt or truncated?): {error}") from error
         if root.tag != "net" or root.find("layers") is None or root.find("edges") is None:
-            raise ValueError(f"{self.xml_path} is not an OpenVINO IR (no <net>/<layers>/<edges>)")
+            raise BadFileError(f"{self.xml_path} is not an OpenVINO IR (no <net>/<layers>/<edges>)")
         self._blob = np.fromfile(self.bin_path, dtype=np.uint8)
         self.layers: dict[int, IRLayer] = {}
         for node in root.find("layers"):
@@ -97,7 +99,7 @@ class IRGraph:
     def const_id(self, name: str) -> int:
         """Id of the constant called `name` (a clear error naming the file if absent)."""
         if name not in self._by_name:
-            raise KeyError(f"{self.xml_path} has no constant named {name!r}: not the expected network?")
+            raise BadFileError(f"{self.xml_path} has no constant named {name!r}: not the expected network?")
         return self._by_name[name]
 
     def has_const(self, name: str) -> bool:
@@ -112,13 +114,13 @@ class IRGraph:
         """Decoded value of the Const layer `layer_id` (a copy, in its shape and dtype)."""
         layer = self.layers[layer_id]
         if layer.type != "Const":
-            raise ValueError(f"layer {layer_id} ({layer.name}) of {self.xml_path} is {layer.type}, not Const")
+            raise BadFileError(f"layer {layer_id} ({layer.name}) of {self.xml_path} is {layer.type}, not Const")
         dtype = _DTYPES.get(layer.data.get("element_type", ""))
         if dtype is None:
-            raise ValueError(f"unsupported constant type {layer.data.get('element_type')} in {self.xml_path}")
+            raise BadFileError(f"unsupported constant type {layer.data.get('element_type')} in {self.xml_path}")
         offset, size = int(layer.data["offset"]), int(layer.data["size"])
         if offset + size > self._blob.size:
-            raise ValueError(
+            raise BadFileError(
                 f"{self.bin_path} is truncated: constant {layer.name!r} needs bytes {offset}..{offset + size}, "
                 f"file has {self._blob.size}"
             )
@@ -141,5 +143,5 @@ class IRGraph:
         found = [c for c in self.consumers(layer_id) if c.type == kind]
         if len(found) != 1:
             name = self.layers[layer_id].name
-            raise ValueError(f"{self.xml_path}: expected one {kind} after {name!r}, found {len(found)}")
+            raise BadFileError(f"{self.xml_path}: expected one {kind} after {name!r}, found {len(found)}")
         return found[0]

@@ -1,4 +1,5 @@
-"""StyleGAN2 checkpoints: NVIDIA `.pkl` (stylegan2-ada-pytorch, stylegan3) and rosinality `.pt` files."""
+"""StyleGAN2 checkpoints: NVIDIA `.pkl` (stylegan2-ada-pytorch, stylegan3) and rosinality `.pt` files; registers
+the generator "stylegan2" (the architecture, `stylegan2.py`, imports no loader)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Optional
 
 import torch
 
-from ..weights import WEIGHTS, WeightFile, locate, register_weight
+from ..weights import WEIGHTS, locate
 from .nvidia_pickle import (
     CheckpointError,
     PersistentObject,
@@ -18,27 +19,11 @@ from .nvidia_pickle import (
     load_nvidia_pickle,
     register_builder,
 )
+from .registry import GENERATORS
 from .stylegan2 import StyleGAN2Generator
 
 STYLEGAN2_FFHQ_KEY = "stylegan2-ffhq-config-f"
-STYLEGAN2_FFHQ = WEIGHTS.get(STYLEGAN2_FFHQ_KEY) or register_weight(
-    WeightFile(
-        key=STYLEGAN2_FFHQ_KEY,
-        filename="stylegan2-ffhq-config-f.pkl",
-        sha256=None,  # no checksum is published for the PyTorch pickles
-        source=(
-            "NVIDIA's PyTorch StyleGAN2 FFHQ 1024² config F: stylegan3 release 'stylegan2-ffhq-1024x1024.pkl' "
-            "(https://catalog.ngc.nvidia.com/orgs/nvidia/teams/research/models/stylegan2, files "
-            "stylegan2-ffhq-1024x1024.pkl) or stylegan2-ada-pytorch's converted 'ffhq.pkl' / "
-            "'ffhq-res1024-mirror-stylegan2-noaug.pkl' (https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/"
-            "pretrained/); save it as checkpoints/stylegan2-ffhq-config-f.pkl. A rosinality "
-            "'stylegan2-ffhq-config-f.pt' (github.com/rosinality/stylegan2-pytorch) works too: pass its path. "
-            "The TensorFlow original (nvlabs-fi-cdn.nvidia.com/stylegan2/networks/stylegan2-ffhq-config-f.pkl) "
-            "must first be converted with stylegan2-ada-pytorch's legacy.py"
-        ),
-        used_by="generator 'stylegan2'",
-    )
-)
+STYLEGAN2_FFHQ = WEIGHTS[STYLEGAN2_FFHQ_KEY]
 
 # Generator(...) keywords in stylegan2-ada-pytorch; stylegan3's networks_stylegan2 passes synthesis options flat.
 _GENERATOR_ARGS = ("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs")
@@ -201,3 +186,15 @@ def load_stylegan2(path: Optional[str | os.PathLike] = None, network: str = "G_e
     if not isinstance(generator, StyleGAN2Generator):
         raise UnsupportedCheckpointError(f"{resolved}: {network} is a {type(generator).__name__}, not StyleGAN2")
     return generator
+
+
+@GENERATORS.register("stylegan2")
+def build_stylegan2(
+    checkpoint: Optional[str] = None,
+    loss_resolution: Optional[int] = None,
+    network: str = "G_ema",
+) -> StyleGAN2Generator:
+    """StyleGAN2 from an official stylegan2-ada-pytorch `.pkl` or a rosinality `.pt` (default: FFHQ config F)."""
+    generator = load_stylegan2(checkpoint, network=network)
+    generator.loss_resolution = loss_resolution
+    return generator.eval()

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from .base import NOISE_MODES, FaceGenerator
-from .registry import GENERATORS
 from .sg2_ops import ACT_GAIN, bias_act, conv2d_resample, modulated_conv2d, setup_filter, upsample2d
 
 ARCHITECTURES = ("orig", "skip", "resnet")
@@ -401,17 +400,3 @@ class StyleGAN2Generator(FaceGenerator):
     def map(self, z: torch.Tensor, truncation_psi: float = 1.0, c: Optional[torch.Tensor] = None) -> torch.Tensor:
         """z [B, z_dim] → W+ [B, num_ws, w_dim], truncated toward w̄ when psi < 1 (all rows)."""
         return self.mapping(z, c, truncation_psi=truncation_psi)
-
-
-@GENERATORS.register("stylegan2")
-def build_stylegan2(
-    checkpoint: Optional[str] = None,
-    loss_resolution: Optional[int] = None,
-    network: str = "G_ema",
-) -> StyleGAN2Generator:
-    """StyleGAN2 from an official stylegan2-ada-pytorch `.pkl` or a rosinality `.pt` (default: FFHQ config F)."""
-    from .sg2_checkpoint import load_stylegan2
-
-    generator = load_stylegan2(checkpoint, network=network)
-    generator.loss_resolution = loss_resolution
-    return generator.eval()

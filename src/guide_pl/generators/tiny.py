@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadValueError
 from .base import NOISE_MODES, FaceGenerator
 from .registry import GENERATORS
 
@@ -149,7 +150,7 @@ class TinyGenerator(FaceGenerator):
     ) -> None:
         super().__init__(loss_resolution=loss_resolution)
         if resolution < 8 or resolution & (resolution - 1):
-            raise ValueError(f"tiny resolution must be a power of two ≥ 8, got {resolution}")
+            raise BadValueError(f"tiny resolution must be a power of two ≥ 8, got {resolution}")
         self.z_dim, self.w_dim, self.resolution = z_dim, w_dim, resolution
         self.num_ws = 2 * int(math.log2(resolution)) - 2
         with torch.random.fork_rng(devices=[]):

@@ -70,3 +70,17 @@ def cached_invert(
     ws = inverter.invert(images, generator)
     torch_save({"ws": ws.detach().cpu(), "key": json.loads(json.dumps(key, default=repr))}, path)
     return ws
+
+
+class CachedInverter(Inverter):
+    """An inverter whose results are cached in `cache_dir` by generator weights, image bytes and settings."""
+
+    def __init__(self, inner: Inverter, cache_dir: str | os.PathLike) -> None:
+        self.inner, self.cache_dir = inner, Path(cache_dir)
+
+    def invert(self, images: torch.Tensor, generator: FaceGenerator) -> torch.Tensor:
+        return cached_invert(self.inner, images, generator, self.cache_dir)
+
+    def reseeded(self, seed: int) -> Inverter:
+        """The inner inverter reseeded, cached in the same folder (its settings, seed included, key the cache)."""
+        return CachedInverter(self.inner.reseeded(seed), self.cache_dir)

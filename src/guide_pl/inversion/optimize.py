@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from ..errors import BadValueError
 from ..faces.identity_distance import CosineIdentityDistance
 from ..faces.registry import build_identity, build_perceptual
 from ..generators.base import NOISE_MODES, FaceGenerator
@@ -91,15 +92,15 @@ class OptimizationInverter(Inverter):
         callback: StepCallback | None = None,
     ) -> None:
         if steps < 1:
-            raise ValueError(f"steps must be ≥ 1, got {steps}")
+            raise BadValueError(f"steps must be ≥ 1, got {steps}")
         if noise_mode not in NOISE_MODES:
-            raise ValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+            raise BadValueError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
         if latent_space not in LATENT_SPACES:
-            raise ValueError(f"latent_space must be one of {LATENT_SPACES}, got {latent_space!r}")
+            raise BadValueError(f"latent_space must be one of {LATENT_SPACES}, got {latent_space!r}")
         if start not in START_POINTS:
-            raise ValueError(f"start must be one of {START_POINTS}, got {start!r}")
+            raise BadValueError(f"start must be one of {START_POINTS}, got {start!r}")
         if not 0.0 <= start_psi <= 1.0:
-            raise ValueError(f"start_psi must be in [0, 1], got {start_psi}")
+            raise BadValueError(f"start_psi must be in [0, 1], got {start_psi}")
         if isinstance(perceptual, str):
             perceptual = build_perceptual(perceptual)
         if isinstance(identity, str):
@@ -164,7 +165,7 @@ class OptimizationInverter(Inverter):
         if self.identity is not None and self.lambda_id:
             terms["id"] = self.lambda_id * self.identity(images, target)
         if not terms:
-            raise ValueError("every loss term is off (λ = 0 or no network): nothing to optimise")
+            raise BadValueError("every loss term is off (λ = 0 or no network): nothing to optimise")
         return terms
 
     def _rng_scope(self, device: torch.device) -> contextlib.AbstractContextManager:

@@ -15,22 +15,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import BadFileError
 from ..faces.irse import backbone_from_state, input_layer, ir_body, read_checkpoint
 from ..frozen import FrozenSubmodules
 from ..generators.base import FaceGenerator
-from ..weights import WeightFile, locate, register_weight
+from ..weights import WEIGHTS, locate
 from .base import INVERTERS, Inverter
 
-PSP_WEIGHT = register_weight(
-    WeightFile(
-        key="psp_ffhq_encode",
-        filename="psp_ffhq_encode.pt",
-        sha256=None,  # not published
-        source="pSp README, 'StyleGAN Inversion' (eladrich/pixel2style2pixel): "
-        "https://drive.google.com/file/d/1bMTNWkh5LArlaWSc_wa8VKyq2V42T2z0/view",
-        used_by="inverter 'psp' (pSp encoder for StyleGAN2 FFHQ 1024²)",
-    )
-)
+PSP_WEIGHT = WEIGHTS["psp_ffhq_encode"]
 
 # Which body units feed the feature pyramid (official forward: i == 6, 20, 23 for IR-SE50) and how many styles
 # read each level (coarse: 0-2 from the 16² map, middle: 3-6 from 32², fine: the rest from 64²).
@@ -157,22 +149,24 @@ def psp_from_checkpoint(ckpt: Any, path: str | os.PathLike) -> PSPInverter:
     """PSPInverter from a loaded pSp checkpoint dict ('state_dict', 'latent_avg', 'opts'); `path` names it in errors."""
     what = "pSp"
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
-        raise ValueError(f"{path} is not a pSp checkpoint: expected a dict with 'state_dict', 'latent_avg' and 'opts'")
+        raise BadFileError(
+            f"{path} is not a pSp checkpoint: expected a dict with 'state_dict', 'latent_avg' and 'opts'"
+        )
     opts = ckpt.get("opts", {})
     encoder_type = _option(opts, "encoder_type", "GradualStyleEncoder")
     if encoder_type != "GradualStyleEncoder":
-        raise ValueError(f"{path}: encoder_type {encoder_type!r} is not supported (only GradualStyleEncoder)")
+        raise BadFileError(f"{path}: encoder_type {encoder_type!r} is not supported (only GradualStyleEncoder)")
     if _option(opts, "learn_in_w", False):
-        raise ValueError(f"{path}: learn_in_w checkpoints (one w) are not supported (only W+ GradualStyleEncoder)")
+        raise BadFileError(f"{path}: learn_in_w checkpoints (one w) are not supported (only W+ GradualStyleEncoder)")
     # As pSp: n_styles = 2·log2(output_size) − 2, with output_size 1024 when the options predate it.
     output_size = int(_option(opts, "output_size", 1024))
     n_styles = int(math.log2(output_size)) * 2 - 2
     in_channels = int(_option(opts, "input_nc", 3))
     if in_channels != 3:
-        raise ValueError(f"{path}: input_nc={in_channels}; only RGB-input pSp models invert photos")
+        raise BadFileError(f"{path}: input_nc={in_channels}; only RGB-input pSp models invert photos")
     state = {k[len("encoder.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("encoder.")}
     if not state:
-        raise ValueError(f"{path}: 'state_dict' holds no 'encoder.*' keys")
+        raise BadFileError(f"{path}: 'state_dict' holds no 'encoder.*' keys")
     label = f"{what} GradualStyleEncoder ({n_styles} styles)"
     encoder = backbone_from_state(lambda: GradualStyleEncoder(n_styles, in_channels), state, path, label)
     latent_avg = None
@@ -180,10 +174,10 @@ def psp_from_checkpoint(ckpt: Any, path: str | os.PathLike) -> PSPInverter:
     if _option(opts, "start_from_latent_avg", "latent_avg" in ckpt):
         latent_avg = ckpt.get("latent_avg")
         if not isinstance(latent_avg, torch.Tensor):
-            raise ValueError(f"{path}: start_from_latent_avg is set but the checkpoint has no 'latent_avg' tensor")
+            raise BadFileError(f"{path}: start_from_latent_avg is set but the checkpoint has no 'latent_avg' tensor")
         latent_avg = latent_avg.float()
         if latent_avg.shape not in ((512,), (1, 512), (n_styles, 512)):
-            raise ValueError(
+            raise BadFileError(
                 f"{path}: latent_avg has shape {tuple(latent_avg.shape)}, expected [512] or [{n_styles}, 512]"
             )
     return PSPInverter(encoder, latent_avg)
