@@ -136,3 +136,17 @@ def test_readme_is_for_users_and_shows_the_layout():
     lines = layout.splitlines()
     for folder in folders:
         assert sum(line.strip().startswith(f"{folder}/") for line in lines) == 1, folder
+
+
+def test_every_shipped_config_file_is_package_data():
+    """A non-editable install carries the YAML groups: each file matches a package_data pattern of setup.cfg."""
+    import configparser
+    import fnmatch
+
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    patterns = [p.strip() for p in setup["options.package_data"]["guide_pl"].splitlines() if p.strip()]
+    shipped = [str(p.relative_to(PACKAGE)) for p in (PACKAGE / "config").rglob("*.yaml")]
+    assert shipped
+    for name in shipped:
+        assert any(fnmatch.fnmatch(name, pattern) and name.count("/") == pattern.count("/") for pattern in patterns), name
