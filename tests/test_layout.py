@@ -149,4 +149,5 @@ def test_every_shipped_config_file_is_package_data():
     shipped = [str(p.relative_to(PACKAGE)) for p in (PACKAGE / "config").rglob("*.yaml")]
     assert shipped
     for name in shipped:
-        assert any(fnmatch.fnmatch(name, pattern) and name.count("/") == pattern.count("/") for pattern in patterns), name
+        matches = [p for p in patterns if fnmatch.fnmatch(name, p) and name.count("/") == p.count("/")]
+        assert matches, name

@@ -44,7 +44,7 @@ class GeneratorConfig:
 @dataclass
 class MethodConfig:
     name: str = "guide"
-    # `paper` re-applies the paper's settings (configs/method/preset/paper.yaml) over the group files.
+    # `paper` re-applies the paper's settings (guide_pl/config/method/preset/paper.yaml) over the group files.
     preset: Optional[str] = None
     target: str = "extrapolate"  # extrapolate (UFO, Eq. 3) | average (baseline) | interpolate
     d: float = 30.0
@@ -126,8 +126,8 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     progress_bar: bool = True
     checkpoint_every_n_steps: int = 50  # an interrupted run resumes from its last checkpoint
-    # CPU threads for PyTorch (null: its default). 1 makes CPU runs reproducible bit for bit (README, "Random
-    # draws"); more threads sum some reductions in a varying order.
+    # CPU threads for PyTorch (null: its default). 1 makes CPU runs reproducible bit for bit (docs/results.md);
+    # more threads sum some reductions in a varying order.
     cpu_threads: Optional[int] = None
 
 

@@ -30,7 +30,7 @@ MOBILEFACE_KEYS = {name: key for key, name in fetched_keys("mobileface").items()
 # cosine (0.317) and the highest different-person cosine (0.245) over the 13 shipped photos of 4 people, aligned
 # by the pipeline and seen through the "ffhq" crop. Calibrated on few people: read its decisions with the cosine.
 # Against 300 random MobileStyleGAN faces it accepts 0.59 % of face–photo pairs, the closest reaching 0.22–0.39
-# (python -m guide_pl.judge_calibration; README).
+# (python -m guide_pl.tools.judge_calibration; docs/judges.md).
 MOBILEFACE_SAME_PERSON_COSINE = 0.28
 
 # (input channels, output channels) of the four stages; each halves the resolution: 56 → 28 → 14 → 7 → 4.
