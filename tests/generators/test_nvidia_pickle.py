@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import pickle
-import sys
-import types
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -20,54 +17,8 @@ from guide_pl.generators.nvidia_pickle import (
     load_nvidia_pickle,
 )
 from guide_pl.generators.stylegan2 import StyleGAN2Generator
+from helpers.nvidia_pickles import as_record, official_modules, write_network_pickle
 from helpers.stylegan2_weights import SMALL_CONFIGS, fill_seeded
-
-
-def _install_fake_official_modules(monkeypatch: pytest.MonkeyPatch) -> tuple:
-    """Stand-ins for torch_utils.persistence / dnnlib.util, only so that `pickle.dump` writes the same global
-    references as the official code; the loader under test never imports them (they are removed before loading).
-    """
-
-    def _reconstruct_persistent_obj(meta):  # pragma: no cover - never called
-        raise AssertionError("the loader must not call the pickle's own reconstructor")
-
-    class EasyDict(dict):
-        pass
-
-    names = ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util")
-    modules = {name: types.ModuleType(name) for name in names}
-    _reconstruct_persistent_obj.__module__ = "torch_utils.persistence"
-    _reconstruct_persistent_obj.__qualname__ = "_reconstruct_persistent_obj"
-    modules["torch_utils.persistence"]._reconstruct_persistent_obj = _reconstruct_persistent_obj
-    EasyDict.__module__, EasyDict.__qualname__ = "dnnlib.util", "EasyDict"
-    modules["dnnlib.util"].EasyDict = EasyDict
-    for name, module in modules.items():
-        monkeypatch.setitem(sys.modules, name, module)
-    return _reconstruct_persistent_obj, EasyDict
-
-
-class _Persistent:
-    """Pickles like an official persistent object: reconstructor(meta) with the module source inside meta."""
-
-    def __init__(self, reconstruct, meta):
-        self.reconstruct, self.meta = reconstruct, meta
-
-    def __reduce__(self):
-        return self.reconstruct, (self.meta,)
-
-
-def _as_persistent(module: torch.nn.Module, reconstruct, source: str, class_name: str, init_kwargs=None):
-    """The official meta dict for `module`: type, version, module_src, class_name, state (its __dict__)."""
-    state = dict(module.__dict__)
-    state["_modules"] = {
-        name: _as_persistent(child, reconstruct, source, type(child).__name__)
-        for name, child in module._modules.items()
-    }
-    state["weight_gain"] = np.float64(0.125)  # official layers keep numpy scalars in their state
-    state["_init_args"] = ()
-    state["_init_kwargs"] = init_kwargs or {}
-    meta = dict(type="class", version=6, module_src=source, class_name=class_name, state=state)
-    return _Persistent(reconstruct, meta)
 
 
 def _evil_source(marker: Path) -> str:
@@ -80,29 +31,13 @@ def _evil_source(marker: Path) -> str:
 
 
 @pytest.fixture(params=[2, 4], ids=["protocol2", "protocol4"])
-def official_style_pickle(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    reconstruct, easy_dict = _install_fake_official_modules(monkeypatch)
+def official_style_pickle(request, tmp_path: Path):
     marker = tmp_path / "EXECUTED"
     kwargs = SMALL_CONFIGS["skip"]
     generator = StyleGAN2Generator(**kwargs).eval()
     fill_seeded(generator, base_seed=5)
-    init_kwargs = easy_dict(kwargs)
-    init_kwargs["mapping_kwargs"] = easy_dict(kwargs["mapping_kwargs"])
-    init_kwargs["synthesis_kwargs"] = easy_dict(kwargs["synthesis_kwargs"])
-    source = _evil_source(marker)
-    discriminator = torch.nn.Linear(3, 1)
-    data = {
-        "G": _as_persistent(generator, reconstruct, source, "Generator", init_kwargs),
-        "D": _as_persistent(discriminator, reconstruct, source, "Discriminator"),
-        "G_ema": _as_persistent(generator, reconstruct, source, "Generator", init_kwargs),
-        "augment_pipe": None,
-        "training_set_kwargs": easy_dict(path="ffhq.zip", resolution=1024),
-    }
-    path = tmp_path / "network-snapshot.pkl"
-    with open(path, "wb") as handle:
-        pickle.dump(data, handle, protocol=request.param)
-    for name in ("torch_utils", "torch_utils.persistence", "dnnlib", "dnnlib.util"):
-        monkeypatch.delitem(sys.modules, name)
+    path = write_network_pickle(tmp_path / "network-snapshot.pkl", generator, kwargs, source=_evil_source(marker),
+                                protocol=request.param)
     return path, marker, generator
 
 
@@ -122,7 +57,7 @@ def test_official_format_pickle_loads_without_running_source(official_style_pick
         assert torch.equal(loaded(loaded.mapping(z)), reference(reference.mapping(z)))
     built = build_generator("stylegan2", checkpoint=str(path), loss_resolution=16)
     assert built.resolution == 32 and built.num_ws == 8 and torch.equal(built.w_avg, reference.w_avg)
-    assert built.render(built.features(built.w_avg[None])).shape == (1, 3, 16, 16)
+    assert built.render(built.features(built.w_avg[None]), built.w_avg[None]).shape == (1, 3, 16, 16)
     assert not marker.exists()
 
 
@@ -152,12 +87,12 @@ def test_unknown_global_is_refused_and_nothing_runs(tmp_path: Path) -> None:
     assert not marker.exists()
 
 
-def test_other_architecture_fails_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    reconstruct, _ = _install_fake_official_modules(monkeypatch)
-    record = _as_persistent(torch.nn.Linear(2, 2), reconstruct, "", "TriPlaneGenerator")
-    path = tmp_path / "eg3d.pkl"
-    path.write_bytes(pickle.dumps({"G_ema": record}))
-    with pytest.raises(UnsupportedCheckpointError, match="TriPlaneGenerator"):
+def test_other_architecture_fails_clearly(tmp_path: Path) -> None:
+    with official_modules() as names:
+        record = as_record(torch.nn.Linear(2, 2), names, "", "StyleGAN3Generator")
+        path = tmp_path / "other.pkl"
+        path.write_bytes(pickle.dumps({"G_ema": record}))
+    with pytest.raises(UnsupportedCheckpointError, match="StyleGAN3Generator"):
         load_nvidia_pickle(path)
 
 

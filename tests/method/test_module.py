@@ -221,8 +221,8 @@ def test_adversarial_term_is_the_local_loss_of_its_latents(tiny):
     with torch.no_grad():  # independently: the local loss of G_u(w_r) against G_s(w_t + w_r − w_u), averaged
         shifted = module.w_t + (w_r - module.w_u)
         feat_u, feat_s = module.unlearned.features(w_r), module.source.features(shifted)
-        expected = module.local_loss(feat_u, feat_s, module.unlearned.render(feat_u, None),
-                                     module.source.render(feat_s, None))["total"].mean()
+        expected = module.local_loss(feat_u, feat_s, module.unlearned.render(feat_u, w_r),
+                                     module.source.render(feat_s, shifted))["total"].mean()
     assert torch.allclose(terms["adversarial"], expected, rtol=1e-5)
     manual = terms["local"] + terms["adjacency"] + 0.5 * terms["adversarial"] + terms["global"]
     assert torch.allclose(terms["total"], manual, rtol=1e-6)

@@ -2,6 +2,7 @@
 
 # Each loader module registers its backend by name (architecture files register nothing and import no loader).
 from . import (
+    eg3d_checkpoint,  # noqa: F401  ("eg3d": EG3D from NVIDIA's TriPlaneGenerator pickles)
     mobilestylegan_ir,  # noqa: F401  ("mobilestylegan": the embedded default, FFHQ 1024², from the OpenVINO IR)
     sg2_checkpoint,  # noqa: F401  ("stylegan2": NVIDIA pickles and rosinality checkpoints)
     tiny,  # noqa: F401  ("tiny")

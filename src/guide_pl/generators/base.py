@@ -22,7 +22,9 @@ class FaceGenerator(nn.Module):
     `w_avg` [w_dim]. GUIDE trains only `synthesis_parameters()`.
 
     Generators whose loss features are not the image (EG3D tri-planes) override `features` and `render`; for
-    StyleGAN-type generators (GUIDE-SG2) the features are the image itself and `render` only resizes.
+    StyleGAN-type generators (GUIDE-SG2) the features are the image itself and `render` only resizes. The network
+    GUIDE fine-tunes is `trainable_synthesis` (`synthesis` here; EG3D's tri-plane backbone synthesis). Generators
+    with cameras also override `sample_view` (a training view per step) and `evaluation_views`.
 
     `noise_mode` (the per-layer StyleGAN noise: "const", "random" or "none") is a property of the generator,
     set once from `generator.noise_mode`; every pass uses it unless a caller asks for another.
@@ -76,12 +78,21 @@ class FaceGenerator(nn.Module):
         """Features the L2 term of the local loss compares (Eq. 4's F): the image for StyleGAN-type nets."""
         return self.synthesis(self.as_wplus(ws), noise_mode=noise_mode or self.noise_mode)
 
-    def render(self, features: torch.Tensor, view: Optional[Any] = None) -> torch.Tensor:
-        """Image for the perceptual/identity terms from `features` (computed once), at the loss resolution."""
+    def render(self, features: torch.Tensor, ws: torch.Tensor, view: Optional[Any] = None) -> torch.Tensor:
+        """Image for the perceptual/identity terms from `features` (computed once from `ws`), at the loss
+        resolution, seen from `view`."""
         return self.resize_for_loss(features)
 
     def sample_view(self, generator: torch.Generator) -> Optional[Any]:
         """Draw a training view (camera) for one step; None for generators without cameras."""
+        return None
+
+    def evaluation_views(self) -> list[Any]:
+        """The views the identity metrics average over (one, None, for generators without cameras)."""
+        return [None]
+
+    def view_label(self, view: Optional[Any]) -> Optional[float]:
+        """A number naming an evaluation view in metrics.json (EG3D: the yaw); None without cameras."""
         return None
 
     def resize_for_loss(self, images: torch.Tensor) -> torch.Tensor:
@@ -91,24 +102,31 @@ class FaceGenerator(nn.Module):
             return images
         return F.interpolate(images, size=(size, size), mode="area")
 
-    def forward(self, ws: torch.Tensor, noise_mode: Optional[str] = None) -> torch.Tensor:
-        """Full-resolution images for latents `ws` (with the generator's noise mode unless `noise_mode` is given)."""
+    def forward(self, ws: torch.Tensor, noise_mode: Optional[str] = None, view: Optional[Any] = None) -> torch.Tensor:
+        """Full-resolution images for latents `ws` (with the generator's noise mode unless `noise_mode` is given;
+        `view` is ignored by generators without cameras)."""
         return self.synthesis(self.as_wplus(ws), noise_mode=noise_mode or self.noise_mode)
 
     # -- training --------------------------------------------------------------------------------------
+    @property
+    def trainable_synthesis(self) -> nn.Module:
+        """The network GUIDE fine-tunes (its state is unlearned.pt's `synthesis_state_dict`)."""
+        return self.synthesis
+
     def synthesis_stages(self) -> list[tuple[int, list[nn.Parameter]]]:
         """The synthesis parameters as (output resolution, parameters) stages from input to output: the
         synthesis network's own `stages()` when it has one, else one stage at the full resolution."""
-        stages = getattr(self.synthesis, "stages", None)
+        network = self.trainable_synthesis
+        stages = getattr(network, "stages", None)
         if stages is None:
-            return [(self.resolution, list(self.synthesis.parameters()))]
+            return [(self.resolution, list(network.parameters()))]
         return stages()
 
     def synthesis_parameters(self, max_resolution: Optional[int] = None) -> Iterator[nn.Parameter]:
         """The parameters GUIDE fine-tunes: all of the synthesis network, or only its stages whose output
         resolution is ≤ `max_resolution` (the cheaper input-side layers); everything else stays frozen."""
         if max_resolution is None:
-            return self.synthesis.parameters()
+            return self.trainable_synthesis.parameters()
         stages = self.synthesis_stages()
         chosen = [params for resolution, params in stages if resolution <= max_resolution]
         if not chosen:

@@ -80,7 +80,7 @@ class PersistentObject:
                 if value is not None:
                     yield prefix + name, value
         for name, child in self.children.items():
-            if isinstance(child, PersistentObject):
+            if isinstance(child, (PersistentObject, PlainModule)):
                 yield from child.named_tensors(prefix + name + ".")
             elif child is not None:
                 raise UnsupportedCheckpointError(
@@ -88,11 +88,40 @@ class PersistentObject:
                 )
 
     def class_tree(self, prefix: str = "") -> Iterator[tuple[str, str]]:
-        """(dotted submodule name, class name) for this object and all persistent submodules."""
+        """(dotted submodule name, class name) for this object and all its submodules."""
         yield prefix.rstrip("."), self.class_name
         for name, child in self.children.items():
-            if isinstance(child, PersistentObject):
+            if isinstance(child, (PersistentObject, PlainModule)):
                 yield from child.class_tree(prefix + name + ".")
+
+
+class PlainModule(PersistentObject):
+    """A module the pickle names by import path instead of embedding its source (EG3D's decoder, renderer, ray
+    sampler and marcher; torch's Sequential and Softplus), read as data: created empty, its `__dict__` kept as
+    state. Only the classes in `PLAIN_MODULES` are accepted, and none of their code is imported or run."""
+
+    qualified_name = ""
+
+    def __init__(self) -> None:  # pickle's NEWOBJ calls __new__ only; this keeps direct construction harmless
+        super().__init__(class_name=type(self).__name__, version=None, state={})
+
+    def __setstate__(self, state: Any) -> None:
+        if not isinstance(state, dict):
+            raise CheckpointError(f"{self.qualified_name} has a non-dict state ({type(state).__name__})")
+        self.class_name, self.version, self.state = type(self).__name__, None, state
+        self.module_src_sha256, self.module_src_chars = "", 0
+
+
+# Non-persistent classes EG3D pickles reference by path: (module, name).
+PLAIN_MODULES = {
+    ("training.triplane", "OSGDecoder"),
+    ("training.volumetric_rendering.renderer", "ImportanceRenderer"),
+    ("training.volumetric_rendering.ray_marcher", "MipRayMarcher2"),
+    ("training.volumetric_rendering.ray_sampler", "RaySampler"),
+    ("torch.nn.modules.container", "Sequential"),
+    ("torch.nn.modules.activation", "Softplus"),
+}
+_PLAIN_CLASSES = {key: type(key[1], (PlainModule,), {"qualified_name": ".".join(key)}) for key in PLAIN_MODULES}
 
 
 def _plain(value: Any) -> Any:
@@ -205,6 +234,8 @@ class SafeUnpickler(pickle.Unpickler):
             return _numpy_global(module, name)
         if key == ("dnnlib.tflib.network", "Network"):
             return _tf_network_stub
+        if key in _PLAIN_CLASSES:
+            return _PLAIN_CLASSES[key]
         raise UnsafePickleError(
             f"the pickle asks for the Python global {module}.{name}, which is not on guide-pl's whitelist; "
             "nothing from the file was run"

@@ -210,7 +210,7 @@ def load_unlearned(path: Path, generator: FaceGenerator, expected_name: str) -> 
         if saved.get("generator") != expected_name:
             raise ValueError(f"it holds generator {saved.get('generator')!r}, the run's config says {expected_name!r}")
         unlearned = copy.deepcopy(generator)
-        unlearned.synthesis.load_state_dict(saved["synthesis_state_dict"])
+        unlearned.trainable_synthesis.load_state_dict(saved["synthesis_state_dict"])
     except Exception as error:  # noqa: BLE001 - any failure means the file cannot be trusted
         raise BadFileError(f"cannot load the unlearned generator from {path}: {error}") from error
     return unlearned.eval().requires_grad_(False), saved

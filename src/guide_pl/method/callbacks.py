@@ -109,7 +109,7 @@ class RunCheckpoint(pl.Callback):
             return 0
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
-            pl_module.unlearned.synthesis.load_state_dict(state["synthesis_state_dict"])
+            pl_module.unlearned.trainable_synthesis.load_state_dict(state["synthesis_state_dict"])
             found = state.get("adversarial_latents")
             if found is not None and found.numel():
                 pl_module.add_adversarial_latent(found)

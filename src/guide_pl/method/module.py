@@ -56,7 +56,7 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
 
     # -- modes --------------------------------------------------------------------------------------------
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        trainable = [p for p in self.unlearned.synthesis.parameters() if p.requires_grad]
+        trainable = [p for p in self.unlearned.trainable_synthesis.parameters() if p.requires_grad]
         return torch.optim.Adam(trainable, lr=self.settings.lr)
 
     @property
@@ -139,9 +139,9 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
         for start in range(0, num, chunk):
             stop = min(start + chunk, num)
             feat_s = self.source_features(ws_s[start:stop], start)
-            img_s = self.source.render(feat_s, view)
+            img_s = self.source.render(feat_s, ws_s[start:stop], view)
             feat_u = self.unlearned.features(ws_u[start:stop])
-            img_u = self.unlearned.render(feat_u, view)
+            img_u = self.unlearned.render(feat_u, ws_u[start:stop], view)
             glob = is_global[start:stop].to(ws_u.device)
             chunk_loss = ws_u.new_zeros(())
             if (~glob).any():
@@ -184,7 +184,7 @@ class GuideModule(FrozenSubmodules, pl.LightningModule):
     # -- results --------------------------------------------------------------------------------------------
     def unlearned_synthesis_state(self) -> dict[str, torch.Tensor]:
         """G_u's synthesis weights (what GUIDE changed), on the CPU."""
-        return {k: v.detach().cpu().clone() for k, v in self.unlearned.synthesis.state_dict().items()}
+        return {k: v.detach().cpu().clone() for k, v in self.unlearned.trainable_synthesis.state_dict().items()}
 
     def trainable_parameter_names(self) -> list[str]:
         """Names of every parameter that receives gradients (only G_u's synthesis)."""

@@ -143,6 +143,32 @@ for _entry in (
         used_by="inverter 'psp' (pSp encoder for StyleGAN2 FFHQ 1024²)",
     ),
     WeightFile(
+        key="eg3d-ffhqrebalanced512-128",
+        filename="ffhqrebalanced512-128.pkl",
+        sha256=None,  # NVIDIA publishes no checksum for the EG3D pickles
+        source="NVIDIA NGC catalog, EG3D (https://catalog.ngc.nvidia.com/orgs/nvidia/teams/research/models/eg3d), "
+        "file ffhqrebalanced512-128.pkl; also in GUIDE's Google Drive folder "
+        "(https://drive.google.com/drive/folders/1tl7zLPZgwOpa6xWmRsjz7LMrysfSbh_8)",
+        used_by="generator 'eg3d' (the paper's main generator)",
+    ),
+    WeightFile(
+        key="eg3d-afhqcats512-128",
+        filename="afhqcats512-128.pkl",
+        sha256=None,
+        source="NVIDIA NGC catalog, EG3D (https://catalog.ngc.nvidia.com/orgs/nvidia/teams/research/models/eg3d), "
+        "file afhqcats512-128.pkl",
+        used_by="generator 'eg3d' with generator.options.checkpoint=checkpoints/afhqcats512-128.pkl",
+    ),
+    WeightFile(
+        key="goae-encoder-ffhq",
+        filename="encoder_FFHQ.pt",
+        sha256=None,  # not published
+        source="GOAE's Google Drive folder (github.com/jiangyzy/GOAE, 'Download Models': "
+        "https://drive.google.com/drive/folders/12pTX5TKQcA8ElNW5jDkWURSPUyISggHs) or GUIDE's "
+        "(https://drive.google.com/drive/folders/1tl7zLPZgwOpa6xWmRsjz7LMrysfSbh_8)",
+        used_by="inverter 'goae' (GOAE's Swin-V2 encoder into EG3D's W+)",
+    ),
+    WeightFile(
         key="stylegan2-ffhq-config-f",
         filename="stylegan2-ffhq-config-f.pkl",
         sha256=None,  # no checksum is published for the PyTorch pickles

@@ -1,0 +1,78 @@
+"""EG3D configurations and deterministic weights for parity tests: the same numbers for the official
+TriPlaneGenerator and guide-pl's EG3DGenerator (their state-dict names are the same), without storing weights."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import torch
+
+# rendering_kwargs of ffhqrebalanced512-128.pkl (EG3D's train.py, --cfg=ffhq --gen_pose_cond=True).
+FFHQ_RENDERING = dict(
+    image_resolution=512, disparity_space_sampling=False, clamp_mode="softplus",
+    superresolution_module="training.superresolution.SuperresolutionHybrid8XDC", c_gen_conditioning_zero=False,
+    gpc_reg_prob=0.8, c_scale=1.0, superresolution_noise_mode="none", density_reg=0.25, density_reg_p_dist=0.004,
+    reg_type="l1", decoder_lr_mul=1.0, sr_antialias=True, depth_resolution=48, depth_resolution_importance=48,
+    ray_start=2.25, ray_end=3.3, box_warp=1, avg_camera_radius=2.7, avg_camera_pivot=[0, 0, 0.2],
+)  # fmt: skip
+
+# TriPlaneGenerator init kwargs of ffhqrebalanced512-128.pkl.
+FFHQ_KWARGS = dict(
+    z_dim=512, w_dim=512, mapping_kwargs=dict(num_layers=2), channel_base=32768, channel_max=512,
+    fused_modconv_default="inference_only", rendering_kwargs=FFHQ_RENDERING, num_fp16_res=0, sr_num_fp16_res=4,
+    sr_kwargs=dict(channel_base=32768, channel_max=512, fused_modconv_default="inference_only"), conv_clamp=None,
+    c_dim=25, img_resolution=512, img_channels=3,
+)  # fmt: skip
+
+# A reduced configuration that runs every code path on a CPU in seconds: a narrow backbone (32 channels at most),
+# 8 + 8 depth samples, and a 32² neural rendering resolution (so the super-resolution resizes to 128² first).
+SMALL_KWARGS = dict(FFHQ_KWARGS, channel_base=1024, channel_max=32,
+                    rendering_kwargs=dict(FFHQ_RENDERING, depth_resolution=8, depth_resolution_importance=8))
+SMALL_NEURAL_RESOLUTION = 32
+
+
+def _scale_offset(name: str) -> tuple[float, float]:
+    """Plausible magnitudes per tensor kind (mapping fc weights carry the 1/lr_multiplier = 100 of the init)."""
+    if re.search(r"mapping\.fc\d+\.weight$", name):
+        return 100.0, 0.0
+    if re.search(r"mapping\.fc\d+\.bias$", name):
+        return 10.0, 0.0
+    if name.endswith("mapping.w_avg"):
+        return 0.5, 0.0
+    if name.endswith("affine.bias"):
+        return 0.2, 1.0
+    if name.endswith("noise_strength"):
+        return 0.1, 0.0
+    if name.endswith(".bias"):
+        return 0.1, 0.0
+    if name.endswith("dataset_label_std"):
+        return 0.1, 1.0
+    return 1.0, 0.0
+
+
+def seeded_state(shapes: dict[str, torch.Size], base_seed: int = 0) -> dict[str, torch.Tensor]:
+    """A tensor for every name except resample filters: seed base_seed + index in sorted order, scaled by kind."""
+    out = {}
+    names = sorted(name for name in shapes if not name.endswith("resample_filter"))
+    for index, name in enumerate(names):
+        generator = torch.Generator().manual_seed(base_seed + index)
+        scale, offset = _scale_offset(name)
+        out[name] = torch.randn(tuple(shapes[name]), generator=generator) * scale + offset
+    return out
+
+
+def fill_seeded(module: torch.nn.Module, base_seed: int = 0) -> None:
+    """Overwrite `module`'s parameters and buffers (not the resample filters) with `seeded_state` values."""
+    own = module.state_dict()
+    values = seeded_state({name: value.shape for name, value in own.items()}, base_seed)
+    with torch.no_grad():
+        for name, value in values.items():
+            own[name].copy_(value)
+
+
+def view_angles() -> list[tuple[float, float]]:
+    """(horizontal, vertical) look-at angles of the camera checks: frontal conditioning, GUIDE's frontal view,
+    a yaw at each end of GUIDE's range, and an off-grid pose."""
+    front, pitch = math.pi / 2, math.pi / 2 - 0.2
+    return [(front, front), (front, pitch), (front - math.pi / 12, pitch), (front + math.pi / 12, pitch), (1.3, 1.9)]
