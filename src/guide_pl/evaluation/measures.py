@@ -43,10 +43,29 @@ class IdentityReport:
 
 
 @torch.no_grad()
-def render(generator: FaceGenerator, ws: torch.Tensor) -> torch.Tensor:
-    """Full-resolution images of `ws`, one latent at a time (bounded memory), on the CPU."""
+def render(generator: FaceGenerator, ws: torch.Tensor, view: Any = None) -> torch.Tensor:
+    """Full-resolution images of `ws` (from `view`; None: the generator's default), one latent at a time
+    (bounded memory), on the CPU."""
     device = generator.w_avg.device
-    return torch.cat([generator(w.unsqueeze(0).to(device)).cpu() for w in ws])
+    if view is None:
+        return torch.cat([generator(w.unsqueeze(0).to(device)).cpu() for w in ws])
+    return torch.cat([generator(w.unsqueeze(0).to(device), view=view).cpu() for w in ws])
+
+
+@torch.no_grad()
+def multiview_similarity(judges: Sequence[Any], images: Sequence[tuple[torch.Tensor, torch.Tensor]]
+                         ) -> list[tuple[float, Optional[float]]]:
+    """Per judge, (ID, ID_others): the cosine of G_s and G_u on the same latent and view, averaged over the views
+    (GUIDE's evaluate_id.py: 11 yaws); `images` holds (G_s, G_u) renders of [w_u, *w_others] per view."""
+    metrics = [(IdentitySimilarity(), IdentitySimilarity()) for _ in judges]
+    for before, after in images:
+        for judge, (id_metric, others_metric) in zip(judges, metrics):
+            for i in range(before.shape[0]):
+                a, b = judge.describe(before[i]).descriptor, judge.describe(after[i]).descriptor
+                (id_metric if i == 0 else others_metric).update(torch.as_tensor(a).unsqueeze(0),
+                                                                 torch.as_tensor(b).unsqueeze(0))
+    others = images[0][0].shape[0] > 1
+    return [(float(i.compute()), float(o.compute()) if others else None) for i, o in metrics]
 
 
 @torch.no_grad()

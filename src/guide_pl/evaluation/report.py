@@ -11,7 +11,7 @@ import torch
 
 from ..generators.base import FaceGenerator
 from ..images import save_grid
-from .measures import delta_fid_real, fid_pre, identity_report, reinvert, render
+from .measures import delta_fid_real, fid_pre, identity_report, multiview_similarity, reinvert, render
 
 
 @dataclass
@@ -66,6 +66,19 @@ def evaluate(objects: EvaluationObjects, grid_path: Path) -> dict[str, Any]:
     if o.second_judge is not None:
         out["second_judge"] = _second_judge_entry(o.second_judge, identity_report(o.second_judge, before, after,
                                                                                   o.photos, o.photo_names))
+    # Generators with cameras: ID and ID_others are averaged over the evaluation views (GUIDE's evaluate_id.py);
+    # the photo comparisons above stay on the default (frontal) view.
+    views = o.source.evaluation_views()
+    out["views"] = None
+    view_images = [(render(o.source, o.latents, v), render(o.unlearned, o.latents, v)) for v in views] \
+        if views != [None] else []
+    if view_images:
+        judges = [o.judge] + ([o.second_judge] if o.second_judge is not None else [])
+        averaged = multiview_similarity(judges, view_images)
+        out["id"], out["id_others"] = averaged[0]
+        if o.second_judge is not None:
+            out["second_judge"]["id"], out["second_judge"]["id_others"] = averaged[1]
+        out["views"] = [o.source.view_label(view) for view in views]
 
     # The re-inversion attack: invert x_u again, into G_u.
     reinverted = None
@@ -99,6 +112,9 @@ def evaluate(objects: EvaluationObjects, grid_path: Path) -> dict[str, Any]:
     samples = o.source.map(z, o.truncation_psi)
     rows.append(list(render(o.source, samples)))
     rows.append(list(render(o.unlearned, samples)))
+    if view_images:  # w_u from three views: G_s at the first, middle and last, then G_u at the same
+        three = [view_images[0], view_images[len(views) // 2], view_images[-1]]
+        rows.append([before[0] for before, _ in three] + [after[0] for _, after in three])
     labels = ["photo", "G_s(w)", "target G_s(w_t)", "G_u(w)"] + (["G_u(re-inverted)"] if reinverted is not None
                                                                    else [])
     save_grid(rows, grid_path, cell_size=192, labels=labels)

@@ -61,7 +61,7 @@ def camera_vector(cam2world: torch.Tensor, intrinsics: torch.Tensor) -> torch.Te
     return torch.cat([cam2world.reshape(-1, 16), intrinsics.reshape(1, 9).expand(cam2world.shape[0], 9)], dim=1)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class View:
     """One camera of a pass: c [1, 25], its yaw relative to the frontal pose, and the seed of the renderer's ray
     jitter (None: the global RNG, as the official code; a seed: the same jitter for every latent of the pass)."""

@@ -95,14 +95,18 @@ def build_eg3d(
     camera_radius: float = 2.7,
     fov_degrees: float = 18.837,
     neural_rendering_resolution: Optional[int] = None,
+    evaluation_views: int = 11,
 ) -> EG3DGenerator:
     """EG3D from an official pickle, with GUIDE's cameras: pivot [0, 0, 0] by default (GUIDE reads a key EG3D
-    lacks; EG3D's own pivot is [0, 0, 0.2] for FFHQ), radius 2.7, FOV 18.837°."""
+    lacks; EG3D's own pivot is [0, 0, 0.2] for FFHQ), radius 2.7, FOV 18.837°, and the identity metrics averaged
+    over `evaluation_views` yaws in [−π/12, π/12] (GUIDE: 11)."""
+    if evaluation_views < 1:
+        raise BadValueError(f"evaluation_views must be ≥ 1, got {evaluation_views}")
     if len(camera_pivot) != 3:
         raise BadValueError(f"camera_pivot must be three numbers, got {list(camera_pivot)}")
     generator = load_eg3d(checkpoint, network)
     generator.cameras = CameraRig(fov_degrees=fov_degrees, radius=camera_radius,
-                                  pivot=tuple(float(v) for v in camera_pivot))
+                                  pivot=tuple(float(v) for v in camera_pivot), evaluation_views=evaluation_views)
     generator.loss_resolution = loss_resolution
     if neural_rendering_resolution is not None:
         generator.neural_rendering_resolution = neural_rendering_resolution
