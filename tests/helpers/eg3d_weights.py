@@ -76,3 +76,14 @@ def view_angles() -> list[tuple[float, float]]:
     a yaw at each end of GUIDE's range, and an off-grid pose."""
     front, pitch = math.pi / 2, math.pi / 2 - 0.2
     return [(front, front), (front, pitch), (front - math.pi / 12, pitch), (front + math.pi / 12, pitch), (1.3, 1.9)]
+
+
+def perturb_synthesis(generator: torch.nn.Module, base_seed: int = 900, scale: float = 0.01) -> None:
+    """Move every backbone.synthesis parameter by `scale`·randn (seed base_seed + index in sorted order): a G_u
+    that already differs from G_s, so the global term and its gradient are not zero."""
+    parameters = {n: p for n, p in generator.named_parameters() if n.startswith("backbone.synthesis.")}
+    with torch.no_grad():
+        for index, name in enumerate(sorted(parameters)):
+            seeded = torch.Generator().manual_seed(base_seed + index)
+            noise = torch.randn(tuple(parameters[name].shape), generator=seeded)
+            parameters[name].add_(scale * noise * parameters[name].detach().abs().mean().clamp(min=1e-3))
