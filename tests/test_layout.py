@@ -113,10 +113,12 @@ def test_data_flows_one_way(lower, upper):
 
 def test_architecture_files_import_no_loader():
     loaders = {"guide_pl.generators.sg2_checkpoint", "guide_pl.generators.nvidia_pickle",
+               "guide_pl.generators.eg3d_checkpoint",
                "guide_pl.generators.mobilestylegan_ir", "guide_pl.generators.openvino_ir", "guide_pl.weights",
                "guide_pl.atomic"}
     for name in ("guide_pl.generators.stylegan2", "guide_pl.generators.sg2_ops", "guide_pl.generators.mobilestylegan",
-                 "guide_pl.generators.tiny", "guide_pl.generators.base"):
+                 "guide_pl.generators.tiny", "guide_pl.generators.base", "guide_pl.generators.eg3d",
+                 "guide_pl.generators.eg3d_render", "guide_pl.generators.cameras"):
         assert not GRAPH[name] & loaders, f"{name} imports {sorted(GRAPH[name] & loaders)}"
 
 

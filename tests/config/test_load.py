@@ -86,7 +86,7 @@ def test_configs_ship_inside_the_package_and_an_env_folder_replaces_them(tmp_pat
     from guide_pl.config import available, config_dir
 
     shipped = resources.files("guide_pl.config")
-    assert (shipped / "default.yaml").is_file() and available("generator") == ["mobilestylegan", "tiny"]
+    assert (shipped / "default.yaml").is_file() and available("generator") == ["eg3d", "mobilestylegan", "tiny"]
     assert available("method/preset") == ["paper"] and config_dir() == shipped
     (tmp_path / "generator").mkdir()
     (tmp_path / "default.yaml").write_text("defaults:\n  generator: mine\n")
