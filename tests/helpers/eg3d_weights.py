@@ -8,6 +8,8 @@ import re
 
 import torch
 
+from . import stylegan2_weights
+
 # rendering_kwargs of ffhqrebalanced512-128.pkl (EG3D's train.py, --cfg=ffhq --gen_pose_cond=True).
 FFHQ_RENDERING = dict(
     image_resolution=512, disparity_space_sampling=False, clamp_mode="softplus",
@@ -51,24 +53,10 @@ def _scale_offset(name: str) -> tuple[float, float]:
     return 1.0, 0.0
 
 
-def seeded_state(shapes: dict[str, torch.Size], base_seed: int = 0) -> dict[str, torch.Tensor]:
-    """A tensor for every name except resample filters: seed base_seed + index in sorted order, scaled by kind."""
-    out = {}
-    names = sorted(name for name in shapes if not name.endswith("resample_filter"))
-    for index, name in enumerate(names):
-        generator = torch.Generator().manual_seed(base_seed + index)
-        scale, offset = _scale_offset(name)
-        out[name] = torch.randn(tuple(shapes[name]), generator=generator) * scale + offset
-    return out
-
-
 def fill_seeded(module: torch.nn.Module, base_seed: int = 0) -> None:
-    """Overwrite `module`'s parameters and buffers (not the resample filters) with `seeded_state` values."""
-    own = module.state_dict()
-    values = seeded_state({name: value.shape for name, value in own.items()}, base_seed)
-    with torch.no_grad():
-        for name, value in values.items():
-            own[name].copy_(value)
+    """Overwrite `module`'s parameters and buffers (not the resample filters): seed base_seed + index in sorted
+    order, scaled by kind (the StyleGAN2 helper's scheme with EG3D's names)."""
+    stylegan2_weights.fill_seeded(module, base_seed, _scale_offset)
 
 
 def view_angles() -> list[tuple[float, float]]:

@@ -7,6 +7,7 @@ seed per tensor gives both the same weights without storing them (1024² config 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import torch
 
@@ -59,21 +60,23 @@ def _scale_offset(name: str) -> tuple[float, float]:
     return 1.0, 0.0
 
 
-def seeded_state(shapes: dict[str, torch.Size], base_seed: int = 0) -> dict[str, torch.Tensor]:
+def seeded_state(shapes: dict[str, torch.Size], base_seed: int = 0,
+                 scale_offset: Callable[[str], tuple[float, float]] = _scale_offset) -> dict[str, torch.Tensor]:
     """Tensor for every name except resample filters: seed base_seed + index in sorted order, scaled by kind."""
     out = {}
     names = sorted(name for name in shapes if not name.endswith("resample_filter"))
     for index, name in enumerate(names):
         generator = torch.Generator().manual_seed(base_seed + index)
-        scale, offset = _scale_offset(name)
+        scale, offset = scale_offset(name)
         out[name] = torch.randn(tuple(shapes[name]), generator=generator) * scale + offset
     return out
 
 
-def fill_seeded(module: torch.nn.Module, base_seed: int = 0) -> None:
+def fill_seeded(module: torch.nn.Module, base_seed: int = 0,
+                scale_offset: Callable[[str], tuple[float, float]] = _scale_offset) -> None:
     """Overwrite `module`'s parameters/buffers (not resample filters) with `seeded_state` values."""
     own = module.state_dict()
-    values = seeded_state({name: value.shape for name, value in own.items()}, base_seed)
+    values = seeded_state({name: value.shape for name, value in own.items()}, base_seed, scale_offset)
     with torch.no_grad():
         for name, value in values.items():
             own[name].copy_(value)

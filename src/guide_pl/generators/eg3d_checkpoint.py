@@ -19,10 +19,9 @@ from .cameras import CameraRig
 from .eg3d import EG3DGenerator
 from .eg3d_render import RenderSettings
 from .nvidia_pickle import (
-    CheckpointError,
     PersistentObject,
     UnsupportedCheckpointError,
-    load_nvidia_pickle,
+    load_generator,
     register_builder,
 )
 from .registry import GENERATORS
@@ -76,14 +75,7 @@ register_builder("eg3d", eg3d_from_record)
 
 def load_eg3d(path: Optional[str | os.PathLike] = None, network: str = "G_ema") -> EG3DGenerator:
     """EG3D from an official pickle (default: checkpoints/ffhqrebalanced512-128.pkl)."""
-    resolved = locate(EG3D_FFHQ_KEY, path)
-    networks = load_nvidia_pickle(resolved)
-    if network not in networks:
-        raise CheckpointError(f"{resolved}: no network {network!r} (has {sorted(networks)})")
-    generator = networks[network]
-    if not isinstance(generator, EG3DGenerator):
-        raise UnsupportedCheckpointError(f"{resolved}: {network} is a {type(generator).__name__}, not EG3D")
-    return generator
+    return load_generator(locate(EG3D_FFHQ_KEY, path), network, EG3DGenerator, "EG3D")
 
 
 @GENERATORS.register("eg3d")

@@ -342,3 +342,14 @@ def load_nvidia_pickle(path: str | os.PathLike) -> dict[str, nn.Module]:
         except CheckpointError as exc:
             raise type(exc)(f"{path}: {exc}") from exc
     return networks
+
+
+def load_generator(path: str | os.PathLike, network: str, expected: type, what: str) -> nn.Module:
+    """Network `network` ("G_ema" or "G") of an NVIDIA pickle, refused unless it is an `expected` (named `what`)."""
+    networks = load_nvidia_pickle(path)
+    if network not in networks:
+        raise CheckpointError(f"{path}: no network {network!r} (has {sorted(networks)})")
+    generator = networks[network]
+    if not isinstance(generator, expected):
+        raise UnsupportedCheckpointError(f"{path}: {network} is a {type(generator).__name__}, not {what}")
+    return generator

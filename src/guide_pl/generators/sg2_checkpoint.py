@@ -16,7 +16,7 @@ from .nvidia_pickle import (
     CheckpointError,
     PersistentObject,
     UnsupportedCheckpointError,
-    load_nvidia_pickle,
+    load_generator,
     register_builder,
 )
 from .registry import GENERATORS
@@ -179,13 +179,7 @@ def load_stylegan2(path: Optional[str | os.PathLike] = None, network: str = "G_e
     resolved = locate(STYLEGAN2_FFHQ_KEY, path)
     if zipfile.is_zipfile(resolved):  # torch.save archive → rosinality
         return load_rosinality(resolved, network={"G_ema": "g_ema", "G": "g"}.get(network, network))
-    networks = load_nvidia_pickle(resolved)
-    if network not in networks:
-        raise CheckpointError(f"{resolved}: no network {network!r} (has {sorted(networks)})")
-    generator = networks[network]
-    if not isinstance(generator, StyleGAN2Generator):
-        raise UnsupportedCheckpointError(f"{resolved}: {network} is a {type(generator).__name__}, not StyleGAN2")
-    return generator
+    return load_generator(resolved, network, StyleGAN2Generator, "StyleGAN2")
 
 
 @GENERATORS.register("stylegan2")
