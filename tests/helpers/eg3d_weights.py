@@ -4,7 +4,6 @@ TriPlaneGenerator and guide-pl's EG3DGenerator (their state-dict names are the s
 from __future__ import annotations
 
 import math
-import re
 
 import torch
 
@@ -34,29 +33,8 @@ SMALL_KWARGS = dict(FFHQ_KWARGS, channel_base=1024, channel_max=32,
 SMALL_NEURAL_RESOLUTION = 32
 
 
-def _scale_offset(name: str) -> tuple[float, float]:
-    """Plausible magnitudes per tensor kind (mapping fc weights carry the 1/lr_multiplier = 100 of the init)."""
-    if re.search(r"mapping\.fc\d+\.weight$", name):
-        return 100.0, 0.0
-    if re.search(r"mapping\.fc\d+\.bias$", name):
-        return 10.0, 0.0
-    if name.endswith("mapping.w_avg"):
-        return 0.5, 0.0
-    if name.endswith("affine.bias"):
-        return 0.2, 1.0
-    if name.endswith("noise_strength"):
-        return 0.1, 0.0
-    if name.endswith(".bias"):
-        return 0.1, 0.0
-    if name.endswith("dataset_label_std"):
-        return 0.1, 1.0
-    return 1.0, 0.0
-
-
-def fill_seeded(module: torch.nn.Module, base_seed: int = 0) -> None:
-    """Overwrite `module`'s parameters and buffers (not the resample filters): seed base_seed + index in sorted
-    order, scaled by kind (the StyleGAN2 helper's scheme with EG3D's names)."""
-    stylegan2_weights.fill_seeded(module, base_seed, _scale_offset)
+# The weights: the StyleGAN2 helper's seeding (sorted names, one seed per tensor, scaled by kind) covers EG3D's names.
+fill_seeded = stylegan2_weights.fill_seeded
 
 
 def view_angles() -> list[tuple[float, float]]:

@@ -7,7 +7,6 @@ seed per tensor gives both the same weights without storing them (1024² config 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import torch
 
@@ -44,12 +43,13 @@ FFHQ_CONFIG_F = dict(
 
 
 def _scale_offset(name: str) -> tuple[float, float]:
-    """Plausible magnitudes per tensor kind (mapping weights carry the 1/lr_multiplier = 100 of the init)."""
-    if re.fullmatch(r"mapping\.fc\d+\.weight", name):
+    """Plausible magnitudes per tensor kind (mapping weights carry the 1/lr_multiplier = 100 of the init); names
+    may sit under a prefix (EG3D's `backbone.mapping.…`)."""
+    if re.search(r"(^|\.)mapping\.fc\d+\.weight$", name):
         return 100.0, 0.0
-    if re.fullmatch(r"mapping\.fc\d+\.bias", name):
+    if re.search(r"(^|\.)mapping\.fc\d+\.bias$", name):
         return 10.0, 0.0
-    if name == "mapping.w_avg":
+    if name == "mapping.w_avg" or name.endswith(".mapping.w_avg"):
         return 0.5, 0.0
     if name.endswith("affine.bias"):
         return 0.2, 1.0
@@ -57,26 +57,26 @@ def _scale_offset(name: str) -> tuple[float, float]:
         return 0.1, 0.0
     if name.endswith(".bias"):
         return 0.1, 0.0
+    if name.endswith("dataset_label_std"):  # EG3D's camera-label std
+        return 0.1, 1.0
     return 1.0, 0.0
 
 
-def seeded_state(shapes: dict[str, torch.Size], base_seed: int = 0,
-                 scale_offset: Callable[[str], tuple[float, float]] = _scale_offset) -> dict[str, torch.Tensor]:
+def seeded_state(shapes: dict[str, torch.Size], base_seed: int = 0) -> dict[str, torch.Tensor]:
     """Tensor for every name except resample filters: seed base_seed + index in sorted order, scaled by kind."""
     out = {}
     names = sorted(name for name in shapes if not name.endswith("resample_filter"))
     for index, name in enumerate(names):
         generator = torch.Generator().manual_seed(base_seed + index)
-        scale, offset = scale_offset(name)
+        scale, offset = _scale_offset(name)
         out[name] = torch.randn(tuple(shapes[name]), generator=generator) * scale + offset
     return out
 
 
-def fill_seeded(module: torch.nn.Module, base_seed: int = 0,
-                scale_offset: Callable[[str], tuple[float, float]] = _scale_offset) -> None:
+def fill_seeded(module: torch.nn.Module, base_seed: int = 0) -> None:
     """Overwrite `module`'s parameters/buffers (not resample filters) with `seeded_state` values."""
     own = module.state_dict()
-    values = seeded_state({name: value.shape for name, value in own.items()}, base_seed, scale_offset)
+    values = seeded_state({name: value.shape for name, value in own.items()}, base_seed)
     with torch.no_grad():
         for name, value in values.items():
             own[name].copy_(value)
