@@ -154,3 +154,14 @@ def test_open_run_folder_errors_are_run_folder_errors(tmp_path):
         from guide_pl.jobs.rundir import open_run_folder
 
         open_run_folder(load_config([*FAST, f"run.root={tmp_path / 'file'}"]))
+
+
+def test_a_folder_whose_config_no_longer_loads_is_another_config(tmp_path, capsys):
+    """An old run's config.yaml with a key the schema dropped is neither resumed nor a traceback."""
+    (tmp_path / "old" / "checkpoints").mkdir(parents=True)
+    (tmp_path / "old" / "checkpoints" / "last.pt").write_bytes(b"x")
+    (tmp_path / "old" / "config.yaml").write_text("method:\n  dropped_key: 1\n")
+    assert main(["unlearn", *FAST, "evaluation.enabled=false", f"run.root={tmp_path}"]) == 0
+    assert len(folders(tmp_path)) == 2  # a new folder beside the old one
+    assert main(["unlearn", *FAST, "evaluation.enabled=false", f"run.root={tmp_path}", "run.name=old"]) == 2
+    assert "holds a run of another configuration" in capsys.readouterr().err

@@ -111,7 +111,7 @@ def _find_resumable(root: Path, wanted: str) -> Optional[RunFolder]:
         config_file = folder / "config.yaml"
         if (folder / "metrics.json").exists() or not config_file.is_file():
             continue
-        if run_config_text(_saved(config_file)) != wanted:
+        if _saved_text(config_file) != wanted:
             continue
         lock = _try_lock(folder)
         if lock is not None:
@@ -119,11 +119,12 @@ def _find_resumable(root: Path, wanted: str) -> Optional[RunFolder]:
     return None
 
 
-def _saved(config_file: Path) -> DictConfig:
+def _saved_text(config_file: Path) -> Optional[str]:
+    """`run_config_text` of a run's config.yaml; None when it no longer loads (another config, by definition)."""
     try:
-        return load_saved_config(config_file)
+        return run_config_text(load_saved_config(config_file))
     except ConfigError:
-        return OmegaConf.create({})
+        return None
 
 
 def _new_folder(root: Path, name: str) -> RunFolder:
@@ -167,7 +168,7 @@ def open_run_folder(cfg: DictConfig) -> RunFolder:
                                  "another run.name")
         run = RunFolder(folder, lock, created)
         config_file = folder / "config.yaml"
-        if config_file.is_file() and run_config_text(_saved(config_file)) != wanted:
+        if config_file.is_file() and _saved_text(config_file) != wanted:
             run.close()
             raise RunFolderError(f"run folder {folder} holds a run of another configuration (see its config.yaml); "
                                  "choose another run.name or remove the folder")
