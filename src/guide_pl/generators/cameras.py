@@ -70,6 +70,10 @@ class View:
     yaw: float
     seed: Optional[int] = None
 
+    def rng(self) -> Optional[torch.Generator]:
+        """A fresh generator seeded with the view's seed (the renderer's jitter), or None for the global RNG."""
+        return torch.Generator().manual_seed(self.seed) if self.seed is not None else None
+
 
 @dataclass(frozen=True)
 class CameraRig:

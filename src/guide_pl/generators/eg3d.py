@@ -164,14 +164,12 @@ class EG3DGenerator(FaceGenerator):
     def render(self, features: torch.Tensor, ws: torch.Tensor, view: Optional[View] = None) -> torch.Tensor:
         """The image of tri-planes `features` (from `ws`) seen from `view`, at the loss resolution."""
         view = view or self.cameras.frontal()
-        rng = torch.Generator().manual_seed(view.seed) if view.seed is not None else None
-        return self.resize_for_loss(self.synthesis(ws, view.c, planes=features, rng=rng)["image"])
+        return self.resize_for_loss(self.synthesis(ws, view.c, planes=features, rng=view.rng())["image"])
 
     def forward(self, ws: torch.Tensor, noise_mode: Optional[str] = None, view: Optional[View] = None) -> torch.Tensor:
         """Full-resolution images of `ws` from `view` (default: the frontal evaluation view)."""
         view = view or self.cameras.frontal()
-        rng = torch.Generator().manual_seed(view.seed) if view.seed is not None else None
-        return self.synthesis(ws, view.c, noise_mode=noise_mode, rng=rng)["image"]
+        return self.synthesis(ws, view.c, noise_mode=noise_mode, rng=view.rng())["image"]
 
     def sample_view(self, generator: torch.Generator) -> View:
         return self.cameras.sample(generator)

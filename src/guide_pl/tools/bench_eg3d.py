@@ -72,8 +72,8 @@ def official_structure_step(g_u: EG3DGenerator, g_s: EG3DGenerator, loss: LocalL
 
     def pair(latent_u: torch.Tensor, latent_t: torch.Tensor) -> torch.Tensor:
         l2 = F.mse_loss(g_u.get_planes(latent_u), g_s.get_planes(latent_t))
-        image_u = g_u.synthesis(latent_u, view.c, rng=torch.Generator().manual_seed(view.seed))["image"]
-        image_t = g_s.synthesis(latent_t, view.c, rng=torch.Generator().manual_seed(view.seed))["image"]
+        image_u = g_u.synthesis(latent_u, view.c, rng=view.rng())["image"]
+        image_t = g_s.synthesis(latent_t, view.c, rng=view.rng())["image"]
         return (w.lambda_l2 * l2 + w.lambda_per * loss.perceptual(image_u, image_t).mean()
                 + w.lambda_id * loss.identity(image_u, image_t).mean())
 
@@ -84,8 +84,8 @@ def official_structure_step(g_u: EG3DGenerator, g_s: EG3DGenerator, loss: LocalL
         total = total + w.lambda_adj * pair(w_u + delta, w_t + delta)
     for z in batch["z_glob"]:
         w_global = g_s.map(z.unsqueeze(0))
-        image_u = g_u.synthesis(w_global, view.c, rng=torch.Generator().manual_seed(view.seed))["image"]
-        image_s = g_s.synthesis(w_global, view.c, rng=torch.Generator().manual_seed(view.seed))["image"]
+        image_u = g_u.synthesis(w_global, view.c, rng=view.rng())["image"]
+        image_s = g_s.synthesis(w_global, view.c, rng=view.rng())["image"]
         total = total + w.lambda_global * loss.perceptual(image_u, image_s).mean()
     total.backward()
     return total.detach()
