@@ -138,6 +138,7 @@ def test_an_unwritable_root_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("override, message", [
     ("trainer.accelerator=gpu", "no CUDA GPU"),
     ("trainer.devices=4096", "asks for 4096 devices"),
+    ("trainer.devices='0,4095'", "asks for 4096 devices"),
     ("trainer.strategy=teleport", "unknown trainer.strategy 'teleport'"),
 ])
 def test_hardware_the_machine_lacks_is_refused_before_any_work(tmp_path, capsys, override, message):

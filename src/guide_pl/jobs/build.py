@@ -42,6 +42,10 @@ def check_machine(cfg: DictConfig) -> None:
     devices = trainer.devices
     uses_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and gpus > 0)
     available = gpus if uses_gpu else (os.cpu_count() or 1)
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)  # Lightning's "2": a count
+    elif isinstance(devices, str) and devices != "auto":
+        devices = [int(p) for p in devices.split(",") if p.strip()]  # Lightning's "0,1" or "1,": indices
     wanted = devices if isinstance(devices, int) and devices > 0 else None
     if isinstance(devices, (list, tuple)) or OmegaConf.is_list(devices):
         wanted = max(devices) + 1 if len(devices) else None
