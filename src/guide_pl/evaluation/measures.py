@@ -47,8 +47,6 @@ def render(generator: FaceGenerator, ws: torch.Tensor, view: Any = None) -> torc
     """Full-resolution images of `ws` (from `view`; None: the generator's default), one latent at a time
     (bounded memory), on the CPU."""
     device = generator.w_avg.device
-    if view is None:
-        return torch.cat([generator(w.unsqueeze(0).to(device)).cpu() for w in ws])
     return torch.cat([generator(w.unsqueeze(0).to(device), view=view).cpu() for w in ws])
 
 
