@@ -98,3 +98,8 @@ def test_photos_are_resized_as_guide_does():
     expected = torch.from_numpy(np.asarray(expected).copy()).permute(2, 0, 1).float() / 127.5 - 1
     photo = pixels.permute(2, 0, 1).float() / 127.5 - 1
     assert torch.allclose(goae_input(photo.unsqueeze(0))[0], expected, atol=1e-6)
+
+
+def test_a_generator_other_than_eg3d_is_refused_before_encoding(encoder, tiny):
+    with pytest.raises(ValueError, match="EG3D's W\\+ \\(14 × 512\\).*generator=eg3d"):
+        GOAEInverter(encoder=encoder).invert(seeded_input(1), tiny)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import BadFileError
+from ..errors import BadFileError, ConfigError
 from ..frozen import AlwaysEval
 from ..generators.base import FaceGenerator
 from ..images import pil_to_tensor, tensor_to_pil
@@ -143,11 +143,11 @@ class GOAEInverter(Inverter):
 
     @torch.no_grad()
     def invert(self, images: torch.Tensor, generator: FaceGenerator) -> torch.Tensor:
+        if (generator.num_ws, generator.w_dim) != (self.encoder.num_ws, 512):
+            raise ConfigError(f"the 'goae' inverter makes EG3D's W+ ({self.encoder.num_ws} × 512); this generator "
+                              f"takes {generator.num_ws} × {generator.w_dim} (use generator=eg3d)")
         device = generator.w_avg.device
         offsets, _ = self.encoder.to(device)(goae_input(images.to(device).float()))
-        if offsets.shape[1:] != (generator.num_ws, generator.w_dim):
-            raise BadFileError(f"GOAE gives latents {tuple(offsets.shape[1:])}; the generator takes "
-                               f"{(generator.num_ws, generator.w_dim)} (GOAE inverts into EG3D)")
         return offsets + generator.w_avg.view(1, 1, -1)
 
     def settings(self) -> dict:
